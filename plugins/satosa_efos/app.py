@@ -1,0 +1,122 @@
+"""The proxy's WSGI application: SATOSA, with the project's refusal pages and logging.
+
+Stock SATOSA answers a bad request with a one-line text, an unknown SP or a broken message with
+HTTP 500 and a stack trace in the log only. Here every refusal is a Swedish-first page with an
+error id that is also in the log line, with a 4xx status when the fault is the request's.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+import os
+from pathlib import Path
+
+from saml2.s_utils import UnknownSystemEntity
+from satosa.exception import (
+    SATOSAAuthenticationFlowError,
+    SATOSABadRequestError,
+    SATOSAMissingStateError,
+    SATOSANoBoundEndpointError,
+    SATOSAStateError,
+)
+from satosa.proxy_server import CookiesSameSiteCompatMiddleware, ToBytesMiddleware, WsgiApplication
+from satosa.response import Response
+from satosa.satosa_config import SATOSAConfig
+
+from satosa_efos.config.proxy import require_proxy_config
+from satosa_efos.errors import (
+    BadRequest,
+    NotFound,
+    ProxyError,
+    SessionExpired,
+    UnknownApplication,
+    new_error_id,
+)
+from satosa_efos.logging_json import logging_config
+from satosa_efos.web.messages import message
+from satosa_efos.web.render import render
+
+logger = logging.getLogger(__name__)
+
+_SATOSA_ERRORS: tuple[tuple[type[BaseException], type[ProxyError]], ...] = (
+    (SATOSANoBoundEndpointError, NotFound),
+    (SATOSABadRequestError, BadRequest),
+    (SATOSAMissingStateError, SessionExpired),
+    (SATOSAStateError, SessionExpired),
+    (SATOSAAuthenticationFlowError, BadRequest),
+    (UnknownSystemEntity, UnknownApplication),
+)
+
+
+def as_proxy_error(exc: BaseException) -> ProxyError:
+    """The refusal a failure stands for; anything unexpected is an internal error."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ProxyError):
+            return current
+        for satosa_type, ours in _SATOSA_ERRORS:
+            if isinstance(current, satosa_type):
+                return ours(str(current))
+        current = current.__cause__ or current.__context__
+    return ProxyError(type(exc).__name__)
+
+
+def error_response(error: ProxyError, path: str = "") -> Response:
+    """Render the refusal page and log the same error id."""
+    error_id = new_error_id()
+    log = logger.exception if error.status >= 500 else logger.warning
+    log(
+        "request refused: %s (%s)",
+        error.code,
+        error.detail,
+        extra={"error_id": error_id, "error_code": error.code, "status": error.status,
+               "path": path},  # fmt: skip
+    )
+    body = render(
+        "error.html", error_id=error_id, sv=message("sv", error.code), en=message("en", error.code)
+    )
+    status = f"{error.status} {_REASONS.get(error.status, 'Error')}"
+    return Response(body, status=status, content="text/html; charset=utf-8")
+
+
+_REASONS = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 500: "Internal Server Error"}
+
+
+class EfosProxy(WsgiApplication):
+    """SATOSA's WSGI application with typed refusals instead of SATOSA's generic errors."""
+
+    def run(self, context):
+        try:
+            self._load_state(context)
+            spec = self.module_router.endpoint_routing(context)
+            resp = self._run_bound_endpoint(context, spec)
+            self._save_state(resp, context)
+            return resp
+        except Exception as exc:
+            return error_response(as_proxy_error(exc), context.path or "")
+
+    def __call__(self, environ, start_response, debug=False):
+        path = environ.get("PATH_INFO", "").lstrip("/")
+        if path == "" or ".." in path:
+            return error_response(NotFound(f"/{path}"), path)(environ, start_response)
+        try:
+            return super().__call__(environ, start_response, debug=True)
+        except Exception as exc:
+            return error_response(as_proxy_error(exc), path)(environ, start_response)
+
+
+def create_app(conf_dir: str | os.PathLike | None = None):
+    """Build the WSGI application for a configuration directory (checked first).
+
+    The working directory becomes the configuration directory, so that every relative path in
+    SATOSA's and pysaml2's settings means what check-config checked.
+    """
+    conf_dir = Path(conf_dir or os.environ.get("SATOSA_EFOS_CONF_DIR", ".")).resolve()
+    config = require_proxy_config(conf_dir)
+    os.chdir(conf_dir)
+    logging.config.dictConfig(config.data.get("LOGGING") or logging_config())
+    app = EfosProxy(SATOSAConfig(config.data))
+    return ToBytesMiddleware(CookiesSameSiteCompatMiddleware(app, app.config))

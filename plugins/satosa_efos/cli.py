@@ -1,0 +1,151 @@
+"""``satosa-efos``: check a configuration, serve it, make development keys, run the demo."""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from satosa_efos.config.proxy import load_proxy_config
+from satosa_efos.config.source import Problem
+
+# pysaml2 7.5 imports a cipher mode that cryptography has deprecated; not ours to fix, and a
+# warning on every command would bury the output an admin needs to read.
+warnings.filterwarnings("ignore", message="CFB has been moved", module="saml2")
+
+
+def _print_problems(problems: list[Problem]) -> None:
+    for problem in sorted(set(problems), key=lambda p: (p.file, p.line, p.message)):
+        print(problem, file=sys.stderr)
+
+
+def check_config(conf_dir: str) -> int:
+    """Exit status 0 when the directory is usable, 1 (with ``file:line: problem`` lines) if not."""
+    if not Path(conf_dir).is_dir():
+        print(f"{conf_dir}: not a directory", file=sys.stderr)
+        return 1
+    _, problems = load_proxy_config(Path(conf_dir), conf_dir)
+    if problems:
+        _print_problems(problems)
+        print(f"{len(set(problems))} problem(s) in {conf_dir}", file=sys.stderr)
+        return 1
+    print(f"{conf_dir}: configuration OK")
+    return 0
+
+
+def serve(conf_dir: str, bind: str, workers: int) -> int:
+    """Validate, then replace this process with gunicorn running the proxy."""
+    from satosa_efos.processes import gunicorn_argv
+
+    if check_config(conf_dir) != 0:
+        print("satosa-efos serve: refusing to start with this configuration", file=sys.stderr)
+        return 1
+    os.environ["SATOSA_EFOS_CONF_DIR"] = str(Path(conf_dir).resolve())
+    argv = gunicorn_argv("satosa_efos.app:create_app()", bind, workers)
+    os.execv(argv[0], argv)
+    return 1  # not reached
+
+
+def keys(conf_dir: str) -> int:
+    """Development keys for a production-shaped configuration (never overwrites a key)."""
+    from satosa_efos.keys import ensure_keypair, ensure_secret
+
+    directory = Path(conf_dir) / "keys"
+    for name in ("frontend", "backend"):
+        key, cert = ensure_keypair(directory, name, f"satosa-efos development {name}")
+        print(f"{key}\n{cert}")
+    print(directory / "state-encryption.key")
+    ensure_secret(directory / "state-encryption.key")
+    return 0
+
+
+def metadata(conf_dir: str, out_dir: str) -> int:
+    from satosa_efos.config.source import ConfigError
+    from satosa_efos.metadata import write_proxy_metadata
+
+    try:
+        for name, path in write_proxy_metadata(Path(conf_dir), Path(out_dir)).items():
+            print(f"{name}: {path}")
+    except ConfigError as exc:
+        _print_problems(exc.problems)
+        return 1
+    return 0
+
+
+def demo(proxy_port: int, app_port: int, idp_port: int, workers: int) -> int:
+    from satosa_efos import demo as demo_module
+    from satosa_efos.processes import stop_all
+    from satosa_efos.simulators.demo_users import load_demo_users
+
+    urls = demo_module.DemoUrls.on_ports("localhost", proxy_port, app_port, idp_port)
+    demo_module.prepare(urls)
+    servers = demo_module.servers(urls, workers=workers)
+    try:
+        for server in servers:
+            server.start()
+        print(
+            "\nsatosa-efos demo is running (Ctrl-C stops everything)\n\n"
+            f"  Demo application (start here): {urls.app}/\n"
+            f"  Proxy:                         {urls.proxy}/metadata/idp.xml\n"
+            f"  Demo organisation IdP:         {urls.idp}/idp/metadata\n\n"
+            "  Test users (fictional people):"
+        )
+        for user in load_demo_users():
+            print(f"    {user.username:10} password {user.password:6}  {user.display_name}")
+        print(flush=True)
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        while all(s.process.poll() is None for s in servers):
+            time.sleep(0.5)
+        dead = [s.name for s in servers if s.process.poll() is not None]
+        print(f"satosa-efos demo: {', '.join(dead)} stopped; stopping the rest", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nStopping the demo…")
+        return 0
+    finally:
+        stop_all(servers)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="satosa-efos", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("check-config", help="validate a configuration directory")
+    p.add_argument("conf_dir")
+
+    p = commands.add_parser("serve", help="run the proxy under gunicorn")
+    p.add_argument("conf_dir")
+    p.add_argument("--bind", default="127.0.0.1:8080", help="HOST:PORT (default %(default)s)")
+    p.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+
+    p = commands.add_parser("keys", help="generate development keys into CONF_DIR/keys/")
+    p.add_argument("conf_dir")
+
+    p = commands.add_parser("metadata", help="write the proxy's SAML metadata files")
+    p.add_argument("conf_dir")
+    p.add_argument("out_dir")
+
+    p = commands.add_parser("demo", help="run the embedded demo on loopback")
+    p.add_argument("--proxy-port", type=int, default=8080)
+    p.add_argument("--app-port", type=int, default=8090)
+    p.add_argument("--idp-port", type=int, default=8091)
+    p.add_argument("--workers", type=int, default=2)
+
+    args = parser.parse_args(argv)
+    if args.command == "check-config":
+        return check_config(args.conf_dir)
+    if args.command == "serve":
+        return serve(args.conf_dir, args.bind, args.workers)
+    if args.command == "keys":
+        return keys(args.conf_dir)
+    if args.command == "metadata":
+        return metadata(args.conf_dir, args.out_dir)
+    return demo(args.proxy_port, args.app_port, args.idp_port, args.workers)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

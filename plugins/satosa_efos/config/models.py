@@ -1,0 +1,153 @@
+"""Pydantic models of the registries that organisation admins edit.
+
+Every model forbids unknown keys: a misspelt key is an error with a line number, never a
+silently ignored setting. Cross-entry rules (duplicates, dangling references) need the whole
+registry and live in :mod:`satosa_efos.config.registries`.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from satosa_efos.identity import hsa_id_prefix, normalise_organisation_number
+from satosa_efos.identity.loa import LoA
+
+_ID = r"^[a-z0-9][a-z0-9-]{0,62}$"
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_URL = re.compile(r"^(https?://[^\s/?#]+[^\s]*|urn:[a-z0-9][a-z0-9-]{0,31}:\S+)$", re.IGNORECASE)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+def _entity_id(value: str) -> str:
+    if not _URL.match(value):
+        raise ValueError(f"'{value}' is not an entityID (an http(s) URL or a URN)")
+    return value
+
+
+def _domain(value: str) -> str:
+    lowered = value.lower()
+    if not _DOMAIN.match(lowered):
+        raise ValueError(f"'{value}' is not a domain name such as 'ale.se'")
+    return lowered
+
+
+def _organisation_number(value: str) -> str:
+    return normalise_organisation_number(value)
+
+
+EntityId = Annotated[str, AfterValidator(_entity_id)]
+Domain = Annotated[str, AfterValidator(_domain)]
+OrganisationNumber = Annotated[str, AfterValidator(_organisation_number)]
+Identifier = Annotated[str, Field(pattern=_ID)]
+
+
+class LoginMethod(StrEnum):
+    OWN_IDP = "own_idp"
+    EFOS_MOBILE = "efos_mobile"
+    INERA_IDP = "inera_idp"
+
+
+class OwnIdp(Strict):
+    entity_id: EntityId
+
+
+class Organisation(Strict):
+    id: Identifier
+    name: str = Field(min_length=2)
+    name_en: str | None = None
+    kind: Literal["region", "municipality"]
+    organisation_number: OrganisationNumber
+    domains: list[Domain] = Field(default_factory=list)
+    login_methods: list[LoginMethod] = Field(min_length=1)
+    own_idp: OwnIdp | None = None
+    #: Dotted paths of values in this entry that are placeholders, not confirmed facts.
+    placeholders: list[str] = Field(default_factory=list)
+
+    @property
+    def hsa_id_prefix(self) -> str:
+        return hsa_id_prefix(self.organisation_number)
+
+    @field_validator("login_methods")
+    @classmethod
+    def _unique_methods(cls, methods: list[LoginMethod]) -> list[LoginMethod]:
+        if len(set(methods)) != len(methods):
+            raise ValueError("a login method is listed twice")
+        return methods
+
+    @model_validator(mode="after")
+    def _own_idp_consistent(self) -> Organisation:
+        if LoginMethod.OWN_IDP in self.login_methods and self.own_idp is None:
+            raise ValueError("login_methods has own_idp but own_idp.entity_id is missing")
+        if self.own_idp is not None and LoginMethod.OWN_IDP not in self.login_methods:
+            raise ValueError("own_idp is set but own_idp is not in login_methods")
+        for path in self.placeholders:
+            if _lookup(self, path) is None:
+                raise ValueError(f"placeholders names '{path}', which this entry does not set")
+        return self
+
+
+def _lookup(model: BaseModel, dotted: str) -> object | None:
+    value: object = model
+    for part in dotted.split("."):
+        if not isinstance(value, BaseModel) or part not in type(value).model_fields:
+            return None
+        value = getattr(value, part)
+    return value
+
+
+class Application(Strict):
+    """A connected application (service provider / relying party)."""
+
+    id: Identifier
+    name: str = Field(min_length=2)
+    protocol: Literal["saml", "oidc"]
+    entity_id: EntityId | None = None
+    #: SAML metadata file, relative to the configuration directory.
+    metadata: str | None = None
+    client_id: str | None = None
+    redirect_uris: list[str] = Field(default_factory=list)
+    #: Organisation ids, or the single value ``all``.
+    allowed_organisations: list[str] | str
+    required_loa: LoA = LoA.LOA3
+    released_attributes: list[str] = Field(min_length=1)
+
+    @field_validator("allowed_organisations")
+    @classmethod
+    def _all_or_ids(cls, value: list[str] | str) -> list[str] | str:
+        if isinstance(value, str):
+            if value != "all":
+                raise ValueError("must be a list of organisation ids, or the word 'all'")
+            return value
+        if not value:
+            raise ValueError("is empty: list organisation ids, or write 'all'")
+        bad = [v for v in value if not re.match(_ID, v)]
+        if bad:
+            raise ValueError(f"'{bad[0]}' is not an organisation id")
+        return value
+
+    @model_validator(mode="after")
+    def _protocol_fields(self) -> Application:
+        if self.protocol == "saml":
+            missing = [f for f in ("entity_id", "metadata") if getattr(self, f) is None]
+            extra = [f for f in ("client_id",) if getattr(self, f) is not None] + (
+                ["redirect_uris"] if self.redirect_uris else []
+            )
+        else:
+            missing = [f for f in ("client_id",) if getattr(self, f) is None] + (
+                [] if self.redirect_uris else ["redirect_uris"]
+            )
+            extra = [f for f in ("entity_id", "metadata") if getattr(self, f) is not None]
+        if missing:
+            raise ValueError(f"a {self.protocol} application needs {', '.join(missing)}")
+        if extra:
+            raise ValueError(f"{', '.join(extra)} do not apply to a {self.protocol} application")
+        if len(set(self.released_attributes)) != len(self.released_attributes):
+            raise ValueError("released_attributes lists an attribute twice")
+        return self

@@ -1,0 +1,193 @@
+"""SATOSA's own configuration files, loaded and checked the way check-config promises.
+
+A configuration directory holds ``proxy_conf.yaml`` (SATOSA's main file), the plugin files it
+names, ``internal_attributes.yaml`` and the two registries. Relative paths anywhere in these files
+are relative to the configuration directory; ``satosa-efos serve`` runs with that directory as
+its working directory, so SATOSA and pysaml2 see the same files check-config checked.
+
+The loaded result is one dictionary with every plugin file inlined, handed to SATOSA as is, so
+SATOSA never re-reads a file that was not checked.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from satosa_efos.config.files import check_certificate, check_metadata, check_private_key
+from satosa_efos.config.registries import load_registries
+from satosa_efos.config.source import ConfigError, Document, Problem, load_document
+
+PROXY_CONF = "proxy_conf.yaml"
+REQUIRED = ("BASE", "COOKIE_STATE_NAME", "INTERNAL_ATTRIBUTES", "BACKEND_MODULES",
+            "FRONTEND_MODULES")  # fmt: skip
+KNOWN = {
+    *REQUIRED,
+    "STATE_ENCRYPTION_KEY",
+    "MICRO_SERVICES",
+    "LOGGING",
+    "CUSTOM_PLUGIN_MODULE_PATHS",
+    "COOKIE_SECURE",
+    "COOKIE_HTTPONLY",
+    "COOKIE_SAMESITE",
+    "COOKIE_MAX_AGE",
+    "CONTEXT_STATE_DELETE",
+    "ERROR_URL",
+    "cookies_samesite_compat",
+}
+PLUGIN_KEYS = {"module", "name", "config", "plugin"}
+
+
+@dataclass
+class ProxyConfig:
+    """The whole configuration of one proxy, ready for SATOSA."""
+
+    conf_dir: Path
+    data: dict[str, Any]
+    documents: list[Document] = field(default_factory=list)
+
+
+def _walk(value: Any, loc: tuple = ()) -> Iterator[tuple[tuple, Any]]:
+    yield loc, value
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield from _walk(child, (*loc, key))
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            yield from _walk(child, (*loc, i))
+
+
+def _file_problems(doc: Document, data: Any, conf_dir: Path, base: tuple) -> list[Problem]:
+    """Check every key, certificate and metadata file a plugin configuration names."""
+    problems: list[Problem] = []
+    for loc, value in _walk(data, base):
+        key = loc[-1] if loc else None
+        if not isinstance(key, str):
+            continue
+        checks = []
+        if key.endswith("key_file") and isinstance(value, str):
+            checks = check_private_key(conf_dir / value)
+        elif key.endswith("cert_file") and isinstance(value, str):
+            checks = check_certificate(conf_dir / value)
+        elif key == "attribute_map_dir" and isinstance(value, str):
+            if not (conf_dir / value).is_dir():
+                checks = [f"attribute map folder {conf_dir / value} does not exist"]
+        elif key == "local" and len(loc) >= 2 and loc[-2] == "metadata":
+            for i, entry in enumerate(value if isinstance(value, list) else [value]):
+                path = conf_dir / str(entry)
+                found = (
+                    [f for f in sorted(path.iterdir()) if f.suffix == ".xml"]
+                    if path.is_dir()
+                    else [path]
+                )
+                for metadata_file in found:
+                    problems += [
+                        doc.problem((*loc, i), m) for m in check_metadata(metadata_file)
+                    ]
+        problems += [doc.problem(loc, m) for m in checks]
+    return problems
+
+
+def _import_problem(module_path: str) -> str | None:
+    module_name, _, class_name = module_path.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # any import failure is a configuration problem to report
+        return f"cannot import module '{module_name}': {exc}"
+    if not hasattr(module, class_name):
+        return f"module '{module_name}' has no '{class_name}'"
+    return None
+
+
+def _load_plugin(
+    entry: Any, conf_dir: Path, display_dir: str, owner: Document, loc: tuple
+) -> tuple[dict | None, list[Problem], Document | None]:
+    if isinstance(entry, dict):
+        doc, data, base = owner, entry, loc
+    else:
+        doc = load_document(conf_dir / str(entry), f"{display_dir}/{entry}", conf_dir)
+        if doc.problems:
+            return None, list(doc.problems), doc
+        data, base = doc.data, ()
+        if not isinstance(data, dict):
+            return None, [doc.problem(base, "a plugin file must be a mapping")], doc
+    problems = [doc.problem((*base, k), f"unknown key '{k}' in a plugin file") for k in data
+                if k not in PLUGIN_KEYS]  # fmt: skip
+    for key in ("module", "name"):
+        if not isinstance(data.get(key), str) or not data.get(key):
+            problems.append(doc.problem(base, f"plugin is missing '{key}'"))
+    if isinstance(data.get("module"), str) and (reason := _import_problem(data["module"])):
+        problems.append(doc.problem((*base, "module"), reason))
+    if not isinstance(data.get("config", {}), dict):
+        problems.append(doc.problem((*base, "config"), "'config' must be a mapping"))
+    problems += _file_problems(doc, data.get("config", {}), conf_dir, (*base, "config"))
+    return data, problems, doc if doc is not owner else None
+
+
+def load_proxy_config(
+    conf_dir: Path, display_dir: str | None = None
+) -> tuple[ProxyConfig | None, list[Problem]]:
+    """Load and check a configuration directory; (config, problems)."""
+    conf_dir = Path(conf_dir)
+    display_dir = (display_dir or str(conf_dir)).rstrip("/")
+    main = load_document(conf_dir / PROXY_CONF, f"{display_dir}/{PROXY_CONF}", conf_dir)
+    if main.problems:
+        return None, list(main.problems)
+    if not isinstance(main.data, dict):
+        return None, [main.problem((), "proxy_conf.yaml must be a mapping")]
+    data, problems, documents = dict(main.data), [], [main]
+    problems += [main.problem((), f"missing required key '{k}'") for k in REQUIRED
+                 if k not in data]  # fmt: skip
+    problems += [main.problem((k,), f"unknown key '{k}' (not a SATOSA setting)") for k in data
+                 if k not in KNOWN]  # fmt: skip
+    if not data.get("STATE_ENCRYPTION_KEY"):
+        problems.append(main.problem((), "STATE_ENCRYPTION_KEY is missing or empty"))
+
+    attributes: dict[str, Any] = {}
+    internal = data.get("INTERNAL_ATTRIBUTES")
+    if isinstance(internal, str):
+        doc = load_document(conf_dir / internal, f"{display_dir}/{internal}", conf_dir)
+        documents.append(doc)
+        problems += doc.problems
+        if not doc.problems:
+            if isinstance(doc.data, dict) and isinstance(doc.data.get("attributes"), dict):
+                data["INTERNAL_ATTRIBUTES"] = doc.data
+                attributes = doc.data["attributes"]
+            else:
+                problems.append(doc.problem((), "must have an 'attributes' mapping"))
+    elif isinstance(internal, dict):
+        attributes = internal.get("attributes") or {}
+
+    for key in ("BACKEND_MODULES", "FRONTEND_MODULES", "MICRO_SERVICES"):
+        entries = data.get(key) or []
+        if not isinstance(entries, list):
+            problems.append(main.problem((key,), f"{key} must be a list"))
+            continue
+        if key != "MICRO_SERVICES" and not entries:
+            problems.append(main.problem((key,), f"{key} lists no plugin"))
+        loaded = []
+        for i, entry in enumerate(entries):
+            plugin, found, doc = _load_plugin(entry, conf_dir, display_dir, main, (key, i))
+            problems += found
+            documents += [doc] if doc else []
+            if plugin is not None:
+                loaded.append(plugin)
+        data[key] = loaded
+
+    _, registry_problems = load_registries(
+        conf_dir, display_dir, known_attributes=lambda name: name in attributes
+    )
+    problems += registry_problems
+    if problems:
+        return None, problems
+    return ProxyConfig(conf_dir, data, documents), []
+
+
+def require_proxy_config(conf_dir: Path) -> ProxyConfig:
+    config, problems = load_proxy_config(conf_dir)
+    if config is None:
+        raise ConfigError(problems)
+    return config

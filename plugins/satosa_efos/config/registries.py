@@ -1,0 +1,200 @@
+"""Load and cross-check ``organisations.yaml`` (or ``organisations/*.yaml``) and ``applications.yaml``.
+
+Every problem is reported as ``file:line: message``. Rules that need the whole registry are here:
+duplicate ids, organisation numbers, domains and entityIDs, and applications that allow an
+organisation that does not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from satosa_efos.config.files import check_metadata
+from satosa_efos.config.models import Application, Organisation
+from satosa_efos.config.source import ConfigError, Document, Problem, load_document
+from satosa_efos.organisations.registry import ApplicationRegistry, OrganisationRegistry
+
+ORGANISATIONS_FILE = "organisations.yaml"
+ORGANISATIONS_DIR = "organisations"
+APPLICATIONS_FILE = "applications.yaml"
+
+
+def _dotted(loc: Iterable[Any]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _explain(error: dict[str, Any]) -> str:
+    kind, loc = error["type"], error["loc"]
+    if kind == "extra_forbidden":
+        return f"unknown key '{loc[-1]}' in {_dotted(loc[:-1]) or 'the top level'}"
+    if kind == "missing":
+        return f"{_dotted(loc[:-1]) or 'top level'}: missing required key '{loc[-1]}'"
+    message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    return f"{_dotted(loc)}: {message}"
+
+
+def validate(
+    document: Document, model: type[BaseModel], data: Any = None, loc: tuple = ()
+) -> tuple[BaseModel | None, list[Problem]]:
+    """Validate (part of) a loaded document against a model, mapping pydantic's errors to lines."""
+    if document.problems:
+        return None, list(document.problems)
+    if data is None:
+        data = {} if document.data is None else document.data
+    try:
+        return model.model_validate(data), []
+    except ValidationError as exc:
+        return None, [
+            document.problem((*loc, *e["loc"]), _explain({**e, "loc": (*loc, *e["loc"])}))
+            for e in exc.errors()
+        ]
+
+
+def validate_entries(
+    document: Document, key: str, model: type[BaseModel]
+) -> tuple[list[tuple[int, Any]], list[Problem]]:
+    """Validate a ``key: [entries]`` file entry by entry, so one bad entry hides no other problem.
+
+    Returns the valid entries with their index in the file, and every problem found.
+    """
+    if document.problems:
+        return [], list(document.problems)
+    data = {key: []} if document.data is None else document.data
+    if not isinstance(data, dict):
+        return [], [document.problem((), f"the file must be a mapping with the key '{key}'")]
+    problems = [document.problem((k,), f"unknown key '{k}' at the top level") for k in data
+                if k != key]  # fmt: skip
+    entries = data.get(key) or []
+    if not isinstance(entries, list):
+        return [], [*problems, document.problem((key,), f"'{key}' must be a list")]
+    valid = []
+    for i, entry in enumerate(entries):
+        parsed, found = validate(document, model, entry, (key, i))
+        problems += found
+        if parsed is not None:
+            valid.append((i, parsed))
+    return valid, problems
+
+
+@dataclass(frozen=True)
+class Registries:
+    organisations: OrganisationRegistry
+    applications: ApplicationRegistry
+
+
+class _Index:
+    """Finds duplicates of one key across entries and says where the first one was."""
+
+    def __init__(self, what: str):
+        self.what, self.first = what, {}
+
+    def add(self, value: str, doc: Document, loc: tuple, problems: list[Problem]) -> None:
+        if value in self.first:
+            first_doc, first_loc = self.first[value]
+            where = f"{first_doc.display_name}:{first_doc.line_of(first_loc)}"
+            problems.append(doc.problem(loc, f"{self.what} '{value}' is already used at {where}"))
+        else:
+            self.first[value] = (doc, loc)
+
+
+def _organisation_documents(conf_dir: Path, display_dir: str) -> list[Document]:
+    single, folder = conf_dir / ORGANISATIONS_FILE, conf_dir / ORGANISATIONS_DIR
+    if single.exists() and folder.is_dir():
+        doc = load_document(single, f"{display_dir}/{ORGANISATIONS_FILE}")
+        doc.problems.append(
+            Problem(doc.display_name, 1, f"use either {ORGANISATIONS_FILE} or {ORGANISATIONS_DIR}/")
+        )
+        return [doc]
+    if folder.is_dir():
+        files = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml"))
+        return [load_document(f, f"{display_dir}/{ORGANISATIONS_DIR}/{f.name}") for f in files]
+    return [load_document(single, f"{display_dir}/{ORGANISATIONS_FILE}")]
+
+
+def load_registries(
+    conf_dir: Path,
+    display_dir: str | None = None,
+    *,
+    known_attributes: Callable[[str], bool] | None = None,
+) -> tuple[Registries | None, list[Problem]]:
+    """Read both registries of a configuration directory; (registries, problems)."""
+    conf_dir = Path(conf_dir)
+    display_dir = (display_dir or str(conf_dir)).rstrip("/")
+    problems: list[Problem] = []
+
+    organisations: list[Organisation] = []
+    indexes = {k: _Index(k) for k in ("id", "organisation_number", "domain", "IdP entityID")}
+    for doc in _organisation_documents(conf_dir, display_dir):
+        entries, found = validate_entries(doc, "organisations", Organisation)
+        problems += found
+        for i, org in entries:
+            loc = ("organisations", i)
+            indexes["id"].add(org.id, doc, (*loc, "id"), problems)
+            number = org.organisation_number
+            indexes["organisation_number"].add(number, doc, (*loc, "organisation_number"), problems)
+            for j, domain in enumerate(org.domains):
+                indexes["domain"].add(domain, doc, (*loc, "domains", j), problems)
+            if org.own_idp:
+                entity = org.own_idp.entity_id
+                indexes["IdP entityID"].add(entity, doc, (*loc, "own_idp", "entity_id"), problems)
+            organisations.append(org)
+
+    app_doc = load_document(conf_dir / APPLICATIONS_FILE, f"{display_dir}/{APPLICATIONS_FILE}")
+    app_entries, found = validate_entries(app_doc, "applications", Application)
+    problems += found
+    applications: list[Application] = [app for _, app in app_entries]
+    org_ids = {o.id for o in organisations}
+    app_indexes = {k: _Index(f"application {k}") for k in ("id", "entityID", "client_id")}
+    for i, app in app_entries:
+        loc = ("applications", i)
+        app_indexes["id"].add(app.id, app_doc, (*loc, "id"), problems)
+        if app.entity_id:
+            app_indexes["entityID"].add(app.entity_id, app_doc, (*loc, "entity_id"), problems)
+        if app.client_id:
+            app_indexes["client_id"].add(app.client_id, app_doc, (*loc, "client_id"), problems)
+        if isinstance(app.allowed_organisations, list):
+            for j, org_id in enumerate(app.allowed_organisations):
+                if org_id not in org_ids:
+                    problems.append(
+                        app_doc.problem(
+                            (*loc, "allowed_organisations", j),
+                            f"application '{app.id}' allows organisation '{org_id}', "
+                            "which is not in the organisation registry",
+                        )
+                    )
+        if known_attributes is not None:
+            for j, name in enumerate(app.released_attributes):
+                if not known_attributes(name):
+                    problems.append(
+                        app_doc.problem(
+                            (*loc, "released_attributes", j),
+                            f"attribute '{name}' is not defined in internal_attributes",
+                        )
+                    )
+        if app.metadata:
+            for message in check_metadata(
+                conf_dir / app.metadata, expect_entity_id=app.entity_id, role="SPSSODescriptor"
+            ):
+                problems.append(app_doc.problem((*loc, "metadata"), message))
+
+    if problems:
+        return None, problems
+    return Registries(
+        OrganisationRegistry(tuple(organisations)), ApplicationRegistry(tuple(applications))
+    ), []
+
+
+def require_registries(conf_dir: Path) -> Registries:
+    """For plugins at start-up: the registries, or a ConfigError listing every problem."""
+    registries, problems = load_registries(conf_dir)
+    if registries is None:
+        raise ConfigError(problems)
+    return registries

@@ -1,0 +1,408 @@
+"""A demo application (SAML SP; demo only, not a real service) that logs in through the proxy.
+
+It shows what an application receives: attributes, NameID, AuthnContextClassRef, issuer. Like the
+demo IdP it keeps nothing in worker memory: the outstanding request id and the last login live in
+HMAC-signed cookies (the key is derived from the SP's private key file), so several gunicorn
+workers or a restart lose nothing. pysaml2 remembers request ids only in memory and would accept
+an unsolicited response unless told otherwise, so the ACS passes ``outstanding`` from the cookie
+and ``allow_unsolicited`` is off; it also checks ``Destination`` itself, which pysaml2 only logs.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import logging
+import os
+import time
+import zlib
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from defusedxml import ElementTree
+from saml2 import BINDING_HTTP_POST
+from saml2.attribute_converter import to_local_name
+from saml2.client import Saml2Client
+from saml2.config import SPConfig
+from saml2.response import StatusError, UnsolicitedResponse
+from saml2.saml import NAME_FORMAT_URI, NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT
+from saml2.samlp import response_from_string
+from saml2.sigver import get_xmlsec_binary
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.utils import redirect
+from werkzeug.wrappers import Request, Response
+
+from satosa_efos import attributemaps
+from satosa_efos.simulators.demo_idp import (
+    CLOCK_SKEW_SECONDS,
+    METADATA_CONTENT_TYPE,
+    SHA256_EVERYWHERE,
+    PageError,
+    autopost_page,
+    derive_secret,
+    error_page,
+    metadata_xml,
+    pick_lang,
+    render_page,
+    split_paths,
+)
+
+logger = logging.getLogger(__name__)
+
+REQUEST_COOKIE = "demo_sp_request"
+LOGIN_COOKIE = "demo_sp_login"
+REQUEST_MAX_AGE = 600  # seconds a user may spend at the proxy and the IdP
+RELAY_STATE = "/"
+XMLENC = "http://www.w3.org/2001/04/xmlenc#"
+
+
+def sp_config(
+    base_url: str, key_file: str | Path, cert_file: str | Path, metadata_files: Sequence[str | Path]
+) -> dict[str, Any]:
+    """The pysaml2 SP configuration; ``metadata_files`` name the one IdP (the proxy)."""
+    base_url = base_url.rstrip("/")
+    keypair = {"key_file": str(key_file), "cert_file": str(cert_file)}
+    return {
+        "entityid": f"{base_url}/sp",
+        "name": "Demoapplikation",
+        **keypair,
+        # Offering an encryption key makes the proxy encrypt the assertion (DOMAIN.md §8).
+        "encryption_keypairs": [keypair],
+        "xmlsec_binary": get_xmlsec_binary(["/usr/bin", "/usr/local/bin"]),
+        "metadata": {"local": [str(path) for path in metadata_files]},
+        "attribute_map_dir": attributemaps.INCOMING,
+        "allow_unknown_attributes": True,
+        **SHA256_EVERYWHERE,
+        "accepted_time_diff": CLOCK_SKEW_SECONDS,
+        "service": {
+            "sp": {
+                **SHA256_EVERYWHERE,
+                "name": "Demoapplikation",
+                "endpoints": {
+                    "assertion_consumer_service": [(f"{base_url}/sp/acs", BINDING_HTTP_POST)]
+                },
+                "want_response_signed": True,
+                "want_assertions_signed": True,
+                "authn_requests_signed": True,
+                "allow_unsolicited": False,
+                "name_form": NAME_FORMAT_URI,
+                "name_id_format": [NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT],
+                "ui_info": {
+                    "display_name": [
+                        {"text": "Demoapplikation", "lang": "sv"},
+                        {"text": "Demo application", "lang": "en"},
+                    ],
+                    "description": [
+                        {"text": "Demo – inte en riktig tjänst", "lang": "sv"},
+                        {"text": "Demo – not a real service", "lang": "en"},
+                    ],
+                },
+            }
+        },
+    }
+
+
+def write_metadata(
+    base_url: str, key_file: str | Path, cert_file: str | Path, path: str | Path
+) -> Path:
+    """Write the SP's metadata XML; it needs no peer metadata, so it can be written first."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(metadata_xml(SPConfig, sp_config(base_url, key_file, cert_file, [])))
+    return path
+
+
+class SignedCookie:
+    """JSON in a cookie, compressed and HMAC-signed: readable by every worker, forgeable by none."""
+
+    def __init__(self, secret: bytes) -> None:
+        self.secret = secret
+
+    def dumps(self, payload: dict[str, Any]) -> str:
+        body = zlib.compress(json.dumps(dict(payload, iat=int(time.time()))).encode())
+        mac = hmac.new(self.secret, body, hashlib.sha256).digest()
+        return f"{_b64(body)}.{_b64(mac)}"
+
+    def loads(self, value: str | None, max_age: int | None = None) -> dict[str, Any] | None:
+        try:
+            body_text, mac_text = (value or "").split(".")
+            body, mac = _unb64(body_text), _unb64(mac_text)
+        except (ValueError, binascii.Error):
+            return None
+        if not hmac.compare_digest(mac, hmac.new(self.secret, body, hashlib.sha256).digest()):
+            return None
+        payload = json.loads(zlib.decompress(body))
+        if max_age is not None and time.time() - payload.get("iat", 0) > max_age:
+            return None
+        return payload
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class DemoSP:
+    """The WSGI application; one instance per gunicorn worker, holding no login state."""
+
+    def __init__(
+        self,
+        base_url: str,
+        key_file: str | Path,
+        cert_file: str | Path,
+        metadata_files: Sequence[str | Path],
+        idp_entity_id: str | None = None,
+    ) -> None:
+        config = sp_config(base_url, key_file, cert_file, metadata_files)
+        self.base_url = base_url.rstrip("/")
+        self.acs_url = f"{self.base_url}/sp/acs"
+        self.client = Saml2Client(config=SPConfig().load(config))
+        self.metadata_xml = metadata_xml(SPConfig, config)
+        self.idp_entity_id = idp_entity_id or self._only_idp()
+        self.sso_url = self._sso_url(self.idp_entity_id)
+        self.cookie = SignedCookie(derive_secret(key_file, "demo-sp cookies"))
+        self.secure = self.base_url.startswith("https://")
+        self.routes = {
+            "/": self.start,
+            "/sp": self.start,
+            "/sp/": self.start,
+            "/sp/login": self.login,
+            "/sp/acs": self.acs,
+            "/sp/logout": self.logout,
+            "/sp/attributes.json": self.attributes_json,
+            "/sp/metadata": self.metadata,
+        }
+
+    def _only_idp(self) -> str:
+        idps = sorted(self.client.metadata.identity_providers())
+        if len(idps) != 1:
+            raise ValueError(f"the demo SP needs exactly one IdP in its metadata, found {idps}")
+        return idps[0]
+
+    def _sso_url(self, idp_entity_id: str) -> str:
+        services = self.client.metadata.single_sign_on_service(idp_entity_id, BINDING_HTTP_POST)
+        if not services:
+            raise ValueError(f"{idp_entity_id} has no HTTP-POST SingleSignOnService")
+        return services[0]["location"]
+
+    def __call__(self, environ: dict, start_response: Any) -> Iterable[bytes]:
+        request = Request(environ)
+        lang = pick_lang(request)
+        try:
+            handler = self.routes.get(request.path)
+            if handler is None:
+                raise NotFound()
+            response = handler(request, lang)
+        except PageError as error:
+            response = error_page(error, lang, home_url=self._home(lang))
+        except HTTPException as error:
+            response = error_page(PageError.from_http(error), lang, home_url=self._home(lang))
+        return response(environ, start_response)
+
+    def _home(self, lang: str) -> str:
+        return f"{self.base_url}/" + ("?lang=en" if lang == "en" else "")
+
+    # --- endpoints ---------------------------------------------------------------------------
+
+    def start(self, request: Request, lang: str) -> Response:
+        return render_page(
+            "sp_start.html",
+            lang,
+            switch_url=f"{self.base_url}/" + ("" if lang == "en" else "?lang=en"),
+            login_url=f"{self.base_url}/sp/login",
+        )
+
+    def login(self, request: Request, lang: str) -> Response:
+        """Send a signed AuthnRequest (HTTP-POST) and remember its id in a signed cookie."""
+        request_id, authn_request = self.client.create_authn_request(
+            self.sso_url, binding=BINDING_HTTP_POST, sign=True
+        )
+        response = autopost_page(self.sso_url, "SAMLRequest", str(authn_request), RELAY_STATE, lang)
+        # The ACS is reached by a POST from another site, where a Lax cookie would stay behind;
+        # SameSite=None needs Secure, so over plain http the attribute is left out.
+        pending = {"id": request_id, "lang": lang}
+        samesite = "None" if self.secure else None
+        self._set_cookie(response, REQUEST_COOKIE, pending, REQUEST_MAX_AGE, samesite)
+        return response
+
+    def acs(self, request: Request, lang: str) -> Response:
+        """Verify the proxy's Response and show what the application received."""
+        if request.method != "POST":
+            raise MethodNotAllowed(["POST"])
+        pending = self.cookie.loads(request.cookies.get(REQUEST_COOKIE), REQUEST_MAX_AGE) or {}
+        lang = pending.get("lang", lang)
+        encoded = request.form.get("SAMLResponse", "")
+        if not encoded:
+            raise PageError(
+                400, "no_saml_response", "Inget SAML-svar kom.", "No SAML response came."
+            )
+        outstanding = {pending["id"]: RELAY_STATE} if "id" in pending else {}
+        result = self._parse_response(encoded, outstanding, lang)
+        login = describe_login(result, self.client.config.attribute_converters)
+        login["encryption_methods"] = encryption_methods(encoded)
+        response = render_page(
+            "sp_loggedin.html", lang, login=login, logout_url=self._logout_url(lang)
+        )
+        response.delete_cookie(REQUEST_COOKIE, path="/sp")  # one response per request
+        self._set_cookie(response, LOGIN_COOKIE, login, None, samesite="Lax")
+        return response
+
+    def _parse_response(self, encoded: str, outstanding: dict[str, str], lang: str) -> Any:
+        try:
+            result = self.client.parse_authn_request_response(
+                encoded, BINDING_HTTP_POST, outstanding=outstanding
+            )
+        except StatusError:
+            raise PageError(
+                401,
+                "saml_status",
+                "Inloggningstjänsten svarade med ett fel.",
+                "The login service answered with an error.",
+                detail=status_text(encoded),
+                lang=lang,
+            ) from None
+        except UnsolicitedResponse:
+            raise PageError(
+                401,
+                "unsolicited",
+                "Svaret hör inte till någon inloggning som startats i den här webbläsaren.",
+                "The response answers no login started in this browser.",
+                lang=lang,
+            ) from None
+        except Exception as exc:
+            logger.info("refused SAML response: %s: %s", type(exc).__name__, exc)
+            result = None
+        if result is None or result.response.destination != self.acs_url:
+            raise PageError(
+                401,
+                "invalid_response",
+                "Svaret kunde inte verifieras (signatur, mottagare eller giltighetstid).",
+                "The response could not be verified (signature, recipient or validity).",
+                lang=lang,
+            )
+        return result
+
+    def logout(self, request: Request, lang: str) -> Response:
+        """Local logout only: forget the login in this browser (single logout comes later)."""
+        response = redirect(self._home(lang), code=303)
+        response.delete_cookie(LOGIN_COOKIE, path="/sp")
+        response.delete_cookie(REQUEST_COOKIE, path="/sp")
+        return response
+
+    def attributes_json(self, request: Request, lang: str) -> Response:
+        """The last login in this browser, for tests that would rather not scrape HTML."""
+        login = self.cookie.loads(request.cookies.get(LOGIN_COOKIE))
+        if login is None:
+            body, status = {"error": "not_logged_in"}, 401
+        else:
+            body, status = {key: value for key, value in login.items() if key != "iat"}, 200
+        return Response(
+            json.dumps(body, ensure_ascii=False),
+            status=status,
+            content_type="application/json",
+            headers={"Cache-Control": "no-store"},
+        )
+
+    def metadata(self, request: Request, lang: str) -> Response:
+        return Response(self.metadata_xml, content_type=METADATA_CONTENT_TYPE)
+
+    def _logout_url(self, lang: str) -> str:
+        return f"{self.base_url}/sp/logout" + ("?lang=en" if lang == "en" else "")
+
+    def _set_cookie(
+        self,
+        response: Response,
+        name: str,
+        payload: dict[str, Any],
+        max_age: int | None,
+        samesite: str | None,
+    ) -> None:
+        response.set_cookie(
+            name,
+            self.cookie.dumps(payload),
+            max_age=max_age,
+            path="/sp",
+            secure=self.secure,
+            httponly=True,
+            samesite=samesite,
+        )
+
+
+def describe_login(result: Any, converters: Any) -> dict[str, Any]:
+    """What the application got, as plain data: for the page and for attributes.json."""
+    assertion = result.assertion
+    attributes: dict[str, list[str]] = {}
+    uris: dict[str, str] = {}
+    for statement in assertion.attribute_statement:
+        for attribute in statement.attribute:
+            name = to_local_name(converters, attribute) or attribute.name
+            values = [value.text or "" for value in attribute.attribute_value]
+            attributes.setdefault(name, []).extend(values)
+            uris[name] = attribute.name
+    name_id = assertion.subject.name_id
+    context = assertion.authn_statement[0].authn_context if assertion.authn_statement else None
+    class_ref = context.authn_context_class_ref if context is not None else None
+    return {
+        "issuer": result.issuer(),
+        "name_id": name_id.text if name_id is not None else None,
+        "name_id_format": name_id.format if name_id is not None else None,
+        "authn_context_class_ref": class_ref.text.strip() if class_ref is not None else None,
+        "authenticating_authorities": [
+            authority.text for authority in (context.authenticating_authority if context else [])
+        ],
+        "attributes": attributes,
+        "attribute_uris": uris,
+    }
+
+
+def encryption_methods(encoded: str) -> list[str]:
+    """The algorithms an encrypted assertion used (none when unencrypted): DOMAIN.md §8 forbids
+    3DES and RSA-1_5, and a flow test can read here what the proxy chose."""
+    root = ElementTree.fromstring(base64.b64decode(encoded))
+    return [element.get("Algorithm", "") for element in root.iter(f"{{{XMLENC}}}EncryptionMethod")]
+
+
+def status_text(encoded: str) -> str:
+    """The StatusCode chain and message of a (signature-checked) error Response, for the page."""
+    try:
+        status = response_from_string(base64.b64decode(encoded)).status
+    except Exception:
+        return ""
+    codes, code = [], status.status_code
+    while code is not None:
+        codes.append(code.value)
+        code = code.status_code
+    message = status.status_message.text if status.status_message is not None else ""
+    return " / ".join(codes) + (f" – {message}" if message else "")
+
+
+def make_app(
+    base_url: str,
+    key_file: str | Path,
+    cert_file: str | Path,
+    metadata_files: Sequence[str | Path],
+    idp_entity_id: str | None = None,
+) -> DemoSP:
+    """The demo SP as a WSGI application; its metadata must hold exactly one IdP unless named."""
+    return DemoSP(base_url, key_file, cert_file, metadata_files, idp_entity_id)
+
+
+def create_app() -> DemoSP:
+    """gunicorn factory: ``gunicorn 'satosa_efos.simulators.demo_sp:create_app()'``.
+
+    Reads DEMO_SP_BASE_URL, DEMO_SP_KEY, DEMO_SP_CERT and DEMO_SP_METADATA (the proxy's IdP
+    metadata; several files separated by ``os.pathsep``).
+    """
+    return make_app(
+        os.environ["DEMO_SP_BASE_URL"],
+        os.environ["DEMO_SP_KEY"],
+        os.environ["DEMO_SP_CERT"],
+        split_paths(os.environ.get("DEMO_SP_METADATA", "")),
+    )

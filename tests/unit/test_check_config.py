@@ -1,0 +1,315 @@
+"""check-config: every class of configuration error is reported as ``file:line: problem``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from satosa_efos.cli import main
+from satosa_efos.keys import ensure_keypair, ensure_secret
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def conf(tmp_path: Path) -> Path:
+    """A copy of the production-shaped conf/ (and metadata/) with development keys."""
+    shutil.copytree(REPO / "conf", tmp_path / "conf", ignore=shutil.ignore_patterns("keys", "demo"))
+    shutil.copytree(REPO / "metadata", tmp_path / "metadata")
+    for name in ("frontend", "backend"):
+        ensure_keypair(tmp_path / "conf" / "keys", name, name)
+    ensure_secret(tmp_path / "conf" / "keys" / "state-encryption.key")
+    return tmp_path / "conf"
+
+
+def check(conf: Path, capsys) -> tuple[int, list[str]]:
+    status = main(["check-config", str(conf)])
+    err = capsys.readouterr().err
+    return status, [line for line in err.splitlines() if ": " in line and "problem(s)" not in line]
+
+
+def line_of(path: Path, needle: str, occurrence: int = 1) -> int:
+    seen = 0
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if needle in line:
+            seen += 1
+            if seen == occurrence:
+                return number
+    raise AssertionError(f"{needle!r} not in {path}")
+
+
+def edit(path: Path, old: str, new: str, count: int = 1) -> None:
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new, count))
+
+
+def add_application(conf: Path, entry: str) -> Path:
+    path = conf / "applications.yaml"
+    path.write_text("applications:\n" + entry)
+    return path
+
+
+SP_METADATA = """<?xml version="1.0"?>
+<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{entity}">
+  <md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
+        Location="https://app.example.se/acs" index="0"/>
+  </md:SPSSODescriptor>
+</md:EntityDescriptor>
+"""
+
+
+def app_entry(app_id: str = "app", entity: str = "https://app.example.se/sp", **extra) -> str:
+    fields = {
+        "id": app_id,
+        "name": "Testapp",
+        "protocol": "saml",
+        "entity_id": entity,
+        "metadata": f"../metadata/sp/{app_id}.xml",
+        "allowed_organisations": "all",
+        "released_attributes": "[givenName]",
+        **extra,
+    }
+    lines = [f"  - {k}: {v}" if i == 0 else f"    {k}: {v}" for i, (k, v) in enumerate(fields.items())]
+    return "\n".join(lines) + "\n"
+
+
+def write_sp_metadata(conf: Path, app_id: str = "app", entity: str = "https://app.example.se/sp"):
+    (conf.parent / "metadata" / "sp" / f"{app_id}.xml").write_text(SP_METADATA.format(entity=entity))
+
+
+def test_shipped_configurations_are_clean(conf, capsys):
+    assert check(conf, capsys) == (0, [])
+
+
+def test_reports_yaml_syntax_error_with_its_line(conf, capsys):
+    path = conf / "organisations.yaml"
+    edit(path, "    name: Ale kommun", "    name: [Ale kommun")
+    status, lines = check(conf, capsys)
+    assert status == 1
+    assert len(lines) == 1 and lines[0].startswith(f"{path}:")
+    assert int(lines[0].split(":")[1]) >= line_of(path, "[Ale kommun")
+
+
+def test_reports_duplicate_yaml_key(conf, capsys):
+    path = conf / "organisations.yaml"
+    edit(path, "    name: Ale kommun\n", "    name: Ale kommun\n    name: Ale\n")
+    status, lines = check(conf, capsys)
+    assert status == 1
+    expected = line_of(path, "name: Ale kommun") + 1
+    assert lines == [
+        f"{path}:{expected}: duplicate key 'name' (first defined on line {expected - 1})"
+    ]
+
+
+def test_reports_unknown_key_in_organisation(conf, capsys):
+    path = conf / "organisations.yaml"
+    edit(path, "    name: Ale kommun\n", "    name: Ale kommun\n    nmae: typo\n")
+    status, lines = check(conf, capsys)
+    assert status == 1
+    assert lines == [f"{path}:{line_of(path, 'nmae: typo')}: unknown key 'nmae' in organisations[1]"]
+
+
+def test_reports_missing_required_key(conf, capsys):
+    path = conf / "organisations.yaml"
+    edit(path, "    kind: municipality\n", "")
+    status, lines = check(conf, capsys)
+    assert status == 1
+    assert lines == [
+        f"{path}:{line_of(path, '- id: ale')}: organisations[1]: missing required key 'kind'"
+    ]
+
+
+def test_reports_organisation_number_with_wrong_check_digit(conf, capsys):
+    path = conf / "organisations.yaml"
+    edit(path, '212000-1439', '212000-1438')
+    status, lines = check(conf, capsys)
+    assert status == 1
+    assert len(lines) == 1
+    assert lines[0].startswith(f"{path}:{line_of(path, '212000-1438')}: ")
+    assert "organisations[1].organisation_number" in lines[0] and "Luhn" in lines[0]
+
+
+def test_reports_domain_claimed_by_two_organisations(conf, capsys):
+    path = conf / "organisations.yaml"
+    edit(path, "domains: [alingsas.se]", "domains: [ale.se]")
+    status, lines = check(conf, capsys)
+    assert status == 1
+    first = line_of(path, "domains: [ale.se]")
+    second = line_of(path, "domains: [ale.se]", occurrence=2)
+    assert lines == [f"{path}:{second}: domain 'ale.se' is already used at {path}:{first}"]
+
+
+def test_reports_organisation_id_and_idp_entity_id_used_twice(conf, capsys):
+    path = conf / "organisations.yaml"
+    text = path.read_text()
+    start = text.index("  - id: vgr")
+    end = text.index("  - id: ale")
+    path.write_text(text + text[start:end].replace("232100-0131", "212000-9994").replace(
+        "[vgregion.se]", "[vgr-kopia.se]"))
+    status, lines = check(conf, capsys)
+    assert status == 1
+    ids = [line for line in lines if "id 'vgr'" in line]
+    entity = [line for line in lines if "IdP entityID" in line]
+    assert len(ids) == 1 and ids[0].startswith(f"{path}:{line_of(path, '- id: vgr', 2)}: ")
+    assert len(entity) == 1 and "already used at" in entity[0]
+
+
+def test_reports_application_allowing_unknown_organisation(conf, capsys):
+    write_sp_metadata(conf)
+    path = add_application(conf, app_entry(allowed_organisations="[ale, atlantis]"))
+    status, lines = check(conf, capsys)
+    assert status == 1
+    assert lines == [
+        f"{path}:{line_of(path, 'allowed_organisations')}: application 'app' allows "
+        "organisation 'atlantis', which is not in the organisation registry"
+    ]
+
+
+def test_reports_two_applications_with_one_entity_id(conf, capsys):
+    write_sp_metadata(conf, "app")
+    write_sp_metadata(conf, "app2")
+    path = add_application(conf, app_entry("app") + app_entry("app2"))
+    status, lines = check(conf, capsys)
+    assert status == 1
+    assert lines == [
+        f"{path}:{line_of(path, 'entity_id', 2)}: application entityID "
+        f"'https://app.example.se/sp' is already used at {path}:{line_of(path, 'entity_id')}"
+    ]
+
+
+def test_reports_released_attribute_that_does_not_exist(conf, capsys):
+    write_sp_metadata(conf)
+    path = add_application(conf, app_entry(released_attributes="[givenName, shoeSize]"))
+    status, lines = check(conf, capsys)
+    assert lines == [
+        f"{path}:{line_of(path, 'released_attributes')}: attribute 'shoeSize' is not defined "
+        "in internal_attributes"
+    ]
+    assert status == 1
+
+
+def test_reports_missing_application_metadata(conf, capsys):
+    path = add_application(conf, app_entry())
+    status, lines = check(conf, capsys)
+    assert status == 1
+    assert len(lines) == 1
+    assert lines[0].startswith(f"{path}:{line_of(path, 'metadata:')}: metadata file ")
+    assert lines[0].endswith("does not exist")
+
+
+def test_reports_metadata_for_another_entity(conf, capsys):
+    write_sp_metadata(conf, entity="https://other.example.se/sp")
+    path = add_application(conf, app_entry())
+    status, lines = check(conf, capsys)
+    assert status == 1
+    assert len(lines) == 1 and lines[0].startswith(f"{path}:{line_of(path, 'metadata:')}: ")
+    assert "does not describe https://app.example.se/sp" in lines[0]
+    assert "https://other.example.se/sp" in lines[0]
+
+
+def test_refuses_metadata_with_a_dtd(conf, capsys):
+    write_sp_metadata(conf)
+    md = conf.parent / "metadata" / "sp" / "app.xml"
+    md.write_text(md.read_text().replace(
+        '<?xml version="1.0"?>', '<?xml version="1.0"?>\n<!DOCTYPE x [<!ENTITY e "boom">]>'))
+    add_application(conf, app_entry())
+    status, lines = check(conf, capsys)
+    assert status == 1 and "contains a DTD" in lines[0]
+
+
+def test_reports_unknown_key_in_satosa_config(conf, capsys):
+    path = conf / "proxy_conf.yaml"
+    edit(path, "COOKIE_SECURE: true", "COOKIE_SECURE: true\nCOOKIE_SECUR: false")
+    status, lines = check(conf, capsys)
+    assert status == 1
+    assert lines == [
+        f"{path}:{line_of(path, 'COOKIE_SECUR:')}: unknown key 'COOKIE_SECUR' (not a SATOSA setting)"
+    ]
+
+
+def test_reports_plugin_module_that_cannot_be_imported(conf, capsys):
+    path = conf / "plugins" / "frontends" / "saml_idp.yaml"
+    edit(path, "satosa_efos.frontends.saml_idp.EfosSAMLFrontend", "satosa_efos.nowhere.Frontend")
+    status, lines = check(conf, capsys)
+    assert status == 1
+    assert lines == [
+        f"{path}:{line_of(path, 'module:')}: cannot import module 'satosa_efos.nowhere': "
+        "No module named 'satosa_efos.nowhere'"
+    ]
+
+
+def test_reports_missing_key_file(conf, capsys):
+    (conf / "keys" / "backend.key").unlink()
+    path = conf / "plugins" / "backends" / "organisation_idps.yaml"
+    status, lines = check(conf, capsys)
+    assert status == 1
+    first = line_of(path, "key_file: keys/backend.key")
+    assert lines[0].startswith(f"{path}:{first}: key file ")
+    assert lines[0].endswith("keys/backend.key does not exist")
+    assert len(lines) == 2  # also the encryption key pair's key_file
+
+
+def _expired_certificate(path: Path) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "expired")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(1)
+        .not_valid_before(now - dt.timedelta(days=400)).not_valid_after(now - dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def test_reports_expired_certificate(conf, capsys):
+    _expired_certificate(conf / "keys" / "frontend.crt")
+    path = conf / "plugins" / "frontends" / "saml_idp.yaml"
+    status, lines = check(conf, capsys)
+    assert status == 1
+    assert len(lines) == 1
+    assert lines[0].startswith(f"{path}:{line_of(path, 'cert_file:')}: certificate ")
+    assert "expired on" in lines[0]
+
+
+def test_reports_unset_environment_variable(conf, capsys, monkeypatch):
+    monkeypatch.delenv("SATOSA_EFOS_MISSING", raising=False)
+    path = conf / "proxy_conf.yaml"
+    edit(path, "COOKIE_STATE_NAME: SATOSA_EFOS_STATE", "COOKIE_STATE_NAME: ${SATOSA_EFOS_MISSING}")
+    status, lines = check(conf, capsys)
+    assert status == 1
+    assert lines == [
+        f"{path}:{line_of(path, 'SATOSA_EFOS_MISSING')}: environment variable SATOSA_EFOS_MISSING "
+        "is not set (referenced as ${SATOSA_EFOS_MISSING})"
+    ]
+
+
+def test_reports_placeholder_path_that_names_nothing(conf, capsys):
+    path = conf / "organisations.yaml"
+    text = path.read_text()
+    start = text.index("  - id: ale")
+    entry_end = text.index("  - id: alingsas")
+    entry = text[start:entry_end]
+    edited = entry.replace("placeholders: []", "placeholders: [own_idp.entity_id]")
+    path.write_text(text.replace(entry, edited))
+    status, lines = check(conf, capsys)
+    assert status == 1
+    assert lines == [
+        f"{path}:{line_of(path, '- id: ale')}: organisations[1]: placeholders names "
+        "'own_idp.entity_id', which this entry does not set"
+    ]
+
+
+def test_accepts_a_new_application_with_its_metadata(conf, capsys):
+    write_sp_metadata(conf)
+    add_application(conf, app_entry(allowed_organisations="[ale, vgr]"))
+    assert check(conf, capsys) == (0, [])

@@ -1,0 +1,275 @@
+"""The demo SP and the demo organisation IdP talk to each other directly, with no proxy between.
+
+Both run in-process as WSGI apps driven by werkzeug's test client; each test browser is a client
+of its own (its own cookies), and the HTML auto-POST forms are followed by hand.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass
+
+import pytest
+from bs4 import BeautifulSoup
+from saml2 import BINDING_HTTP_POST
+from saml2.saml import NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT
+from werkzeug.test import Client
+
+from satosa_efos.keys import ensure_keypair
+from satosa_efos.simulators import demo_idp, demo_sp
+from satosa_efos.simulators.demo_users import load_demo_users
+
+IDP_BASE = "http://idp.demo.test"
+SP_BASE = "http://app.demo.test"
+LOA2 = "http://id.elegnamnden.se/loa/1.0/loa2"
+LOA3 = "http://id.elegnamnden.se/loa/1.0/loa3"
+DEMO_BANNER = "Demo – inte en riktig tjänst"
+
+
+@dataclass
+class Peers:
+    idp_app: demo_idp.DemoIdP
+    sp_app: demo_sp.DemoSP
+
+    def browser(self) -> tuple[Client, Client]:
+        """One browser: a cookie jar for the SP and one for the IdP."""
+        return Client(self.sp_app), Client(self.idp_app)
+
+
+@pytest.fixture(scope="module")
+def peers(tmp_path_factory: pytest.TempPathFactory) -> Peers:
+    directory = tmp_path_factory.mktemp("demo-peers")
+    idp_key, idp_cert = ensure_keypair(directory, "idp", "demo idp")
+    sp_key, sp_cert = ensure_keypair(directory, "sp", "demo sp")
+    idp_metadata = demo_idp.write_metadata(IDP_BASE, idp_key, idp_cert, directory / "idp.xml")
+    sp_metadata = demo_sp.write_metadata(SP_BASE, sp_key, sp_cert, directory / "sp.xml")
+    return Peers(
+        idp_app=demo_idp.make_app(IDP_BASE, idp_key, idp_cert, [sp_metadata]),
+        sp_app=demo_sp.make_app(SP_BASE, sp_key, sp_cert, [idp_metadata]),
+    )
+
+
+def form_fields(html: str, form_id: str | None = None) -> tuple[str, dict[str, str]]:
+    """The action and the named inputs of a page's form (the last one unless ``form_id``)."""
+    soup = BeautifulSoup(html, "html.parser")
+    form = soup.find("form", id=form_id) if form_id else soup.find_all("form")[-1]
+    assert form is not None, html
+    inputs = {field["name"]: field.get("value", "") for field in form.find_all("input")}
+    return form["action"], inputs
+
+
+def path_of(url: str) -> str:
+    return re.sub(r"^https?://[^/]+", "", url)
+
+
+def start_login(sp: Client) -> dict[str, str]:
+    """Press "Logga in" at the SP; return the auto-POSTed AuthnRequest fields."""
+    page = sp.post("/sp/login")
+    assert page.status_code == 200
+    action, fields = form_fields(page.text, "autopost")
+    assert action == f"{IDP_BASE}/idp/sso/post"
+    return fields
+
+
+def log_in_at_idp(idp: Client, request_fields: dict[str, str], username: str, password: str):
+    """Show the IdP's login form for the request, then submit the credentials."""
+    login_page = idp.post("/idp/sso/post", data=request_fields)
+    assert login_page.status_code == 200, login_page.text
+    action, fields = form_fields(login_page.text)
+    fields.update(username=username, password=password)
+    return idp.post(path_of(action), data=fields)
+
+
+def saml_response_for(peers: Peers, username: str = "anna") -> tuple[Client, dict[str, str]]:
+    """Run a login up to the IdP's answer; return the SP browser and the auto-POST fields."""
+    sp, idp = peers.browser()
+    answer = log_in_at_idp(idp, start_login(sp), username, "demo")
+    action, fields = form_fields(answer.text, "autopost")
+    assert action == f"{SP_BASE}/sp/acs"
+    return sp, fields
+
+
+def decoded(fields: dict[str, str], name: str) -> str:
+    return base64.b64decode(fields[name]).decode("utf-8")
+
+
+def test_demo_user_logs_in_and_the_application_shows_her_attributes(peers: Peers) -> None:
+    sp, fields = saml_response_for(peers, "anna")
+
+    page = sp.post("/sp/acs", data=fields)
+
+    assert page.status_code == 200
+    assert "Inloggad" in page.text and DEMO_BANNER in page.text
+    assert "Anna" in page.text and "urn:oid:2.5.4.42" in page.text
+    login = sp.get("/sp/attributes.json").json
+    assert login["attributes"]["givenName"] == ["Anna"]
+    assert login["attributes"]["sn"] == ["Lindqvist"]
+    assert login["attributes"]["personalIdentityNumber"] == ["195006262546"]
+    assert login["attributes"]["employeeHsaId"] == ["SE2321000131-E000000001001"]
+    assert login["attribute_uris"]["givenName"] == "urn:oid:2.5.4.42"
+    assert login["issuer"] == f"{IDP_BASE}/idp"
+    assert login["name_id_format"] == NAMEID_FORMAT_PERSISTENT
+    assert login["authn_context_class_ref"] == LOA3
+    assert login["encryption_methods"] == []
+
+
+def test_persistent_nameid_is_stable_per_user_and_differs_between_users(peers: Peers) -> None:
+    ids = []
+    for username in ("anna", "anna", "bertil"):
+        sp, fields = saml_response_for(peers, username)
+        sp.post("/sp/acs", data=fields)
+        ids.append(sp.get("/sp/attributes.json").json["name_id"])
+    assert ids[0] == ids[1] != ids[2]
+
+
+def test_request_response_and_assertion_are_signed_with_rsa_sha256(peers: Peers) -> None:
+    sp, idp = peers.browser()
+    request_fields = start_login(sp)
+    _, fields = form_fields(log_in_at_idp(idp, request_fields, "anna", "demo").text, "autopost")
+    sha256 = [
+        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+        "http://www.w3.org/2001/04/xmlenc#sha256",
+    ]
+
+    assert signature_algorithms(decoded(request_fields, "SAMLRequest")) == sha256
+    assert signature_algorithms(decoded(fields, "SAMLResponse")) == sha256 * 2  # and assertion
+
+
+def signature_algorithms(xml: str) -> list[str]:
+    return re.findall(r'(?:SignatureMethod|DigestMethod) Algorithm="([^"]+)"', xml)
+
+
+def test_wrong_password_shows_the_error_and_sends_no_response(peers: Peers) -> None:
+    sp, idp = peers.browser()
+
+    page = log_in_at_idp(idp, start_login(sp), "anna", "wrong")
+
+    assert "Fel användarnamn eller lösenord" in page.text
+    assert "SAMLResponse" not in page.text
+    _, fields = form_fields(page.text)
+    assert fields["SAMLRequest"] and fields["username"] == "anna"
+
+
+def test_application_refuses_a_tampered_response(peers: Peers) -> None:
+    sp, fields = saml_response_for(peers, "anna")
+    xml = decoded(fields, "SAMLResponse")
+    assert xml.count(">Lindqvist<") == 1
+    fields["SAMLResponse"] = base64.b64encode(xml.replace(">Lindqvist<", ">Lindqvisk<").encode())
+
+    page = sp.post("/sp/acs", data=fields)
+
+    assert page.status_code == 401
+    assert "invalid_response" in page.text and "Lindqvisk" not in page.text
+    assert sp.get("/sp/attributes.json").status_code == 401
+
+
+def test_application_refuses_a_response_without_its_request_cookie(peers: Peers) -> None:
+    _, fields = saml_response_for(peers, "anna")
+    other_browser, _ = peers.browser()
+
+    page = other_browser.post("/sp/acs", data=fields)
+
+    assert page.status_code == 401
+    assert "unsolicited" in page.text
+    assert other_browser.get("/sp/attributes.json").status_code == 401
+
+
+def test_application_refuses_the_same_response_twice(peers: Peers) -> None:
+    sp, fields = saml_response_for(peers, "anna")
+    assert sp.post("/sp/acs", data=fields).status_code == 200
+
+    assert sp.post("/sp/acs", data=fields).status_code == 401
+
+
+def test_idp_honours_requested_transient_nameid_and_loa(peers: Peers) -> None:
+    sp_client = peers.sp_app.client
+    destination = f"{IDP_BASE}/idp/sso/post"
+    request_id, request = sp_client.create_authn_request(
+        destination,
+        binding=BINDING_HTTP_POST,
+        sign=True,
+        nameid_format=NAMEID_FORMAT_TRANSIENT,
+        requested_authn_context={"authn_context_class_ref": [LOA2]},
+    )
+    request_fields = {"SAMLRequest": base64.b64encode(str(request).encode()).decode()}
+    _, idp = peers.browser()
+
+    answer = log_in_at_idp(idp, request_fields, "cecilia", "demo")
+
+    _, fields = form_fields(answer.text, "autopost")
+    result = sp_client.parse_authn_request_response(
+        fields["SAMLResponse"], BINDING_HTTP_POST, outstanding={request_id: "/"}
+    )
+    assert result.assertion.subject.name_id.format == NAMEID_FORMAT_TRANSIENT
+    statement = result.assertion.authn_statement[0]
+    assert statement.authn_context.authn_context_class_ref.text == LOA2
+    assert result.ava["mail"] == ["cecilia.holm@boras.se"]
+
+
+def test_idp_refuses_an_unreadable_saml_request_with_a_swedish_page(peers: Peers) -> None:
+    _, idp = peers.browser()
+
+    page = idp.post("/idp/sso/post", data={"SAMLRequest": "bm90IHNhbWw="})
+
+    assert page.status_code == 400
+    assert 'lang="sv"' in page.text and "Inloggningsbegäran kunde inte läsas" in page.text
+    assert "Traceback" not in page.text
+
+
+def test_idp_login_page_is_swedish_first_and_switches_to_english(peers: Peers) -> None:
+    sp, idp = peers.browser()
+    request_fields = start_login(sp)
+
+    swedish = idp.post("/idp/sso/post", data=request_fields)
+    assert "Logga in hos Demo-IdP" in swedish.text and "Användarnamn" in swedish.text
+    assert DEMO_BANNER in swedish.text and "<code>demo</code>" in swedish.text
+    action, switch = form_fields(swedish.text.split("<h1>")[0])
+    assert switch["lang"] == "en"
+
+    english = idp.post(path_of(action), data=switch)
+    assert english.status_code == 200
+    assert 'lang="en"' in english.text and "Log in at Demo IdP" in english.text
+
+
+def test_peers_serve_metadata_and_answer_unknown_paths_with_404(peers: Peers) -> None:
+    sp, idp = peers.browser()
+
+    assert f'entityID="{IDP_BASE}/idp"' in idp.get("/idp/metadata").text
+    assert f'entityID="{SP_BASE}/sp"' in sp.get("/sp/metadata").text
+    assert "Demoapplikation" in sp.get("/").text
+    assert idp.get("/nothing-here").status_code == 404
+    assert sp.get("/sp/nothing-here").status_code == 404
+
+
+def test_logout_forgets_the_login_in_this_browser(peers: Peers) -> None:
+    sp, fields = saml_response_for(peers, "david")
+    sp.post("/sp/acs", data=fields)
+
+    response = sp.get("/sp/logout")
+
+    assert response.status_code == 303 and response.headers["Location"] == f"{SP_BASE}/"
+    assert sp.get("/sp/attributes.json").status_code == 401
+
+
+PUBLISHED_TEST_NUMBERS = {
+    "195006262546",
+    "197309069289",
+    "198906059483",
+    "191212121212",
+    "197010632391",
+}
+
+
+def test_demo_users_carry_only_published_test_identifiers() -> None:
+    users = load_demo_users()
+
+    assert 5 <= len(users) <= 6
+    assert len({user.username for user in users}) == len(users)
+    for user in users:
+        assert set(user.attributes.get("personalIdentityNumber", [])) <= PUBLISHED_TEST_NUMBERS
+        for hsa_id in user.attributes.get("employeeHsaId", []):
+            assert re.fullmatch(r"SE2321000131-[A-Za-z0-9]+", hsa_id) and len(hsa_id) <= 31
+        domain = user.attributes["mail"][0].rsplit("@", 1)[1]
+        assert domain in {"vgregion.se", "boras.se", "ale.se", "goteborg.se", "lerum.se"}
+        assert {"givenName", "sn", "displayName", "mail"} <= set(user.attributes)
