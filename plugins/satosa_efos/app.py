@@ -72,8 +72,12 @@ def error_response(error: ProxyError, path: str = "") -> Response:
         "request refused: %s (%s)",
         error.code,
         error.detail,
-        extra={"error_id": error_id, "error_code": error.code, "status": error.status,
-               "path": path},  # fmt: skip
+        extra={
+            "error_id": error_id,
+            "error_code": error.code,
+            "status": error.status,
+            "path": path,
+        },  # fmt: skip
     )
     body = render(
         "error.html", error_id=error_id, sv=message("sv", error.code), en=message("en", error.code)

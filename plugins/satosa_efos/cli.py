@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import warnings
 import os
 import signal
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from satosa_efos.config.proxy import load_proxy_config

@@ -54,8 +54,12 @@ def prepare(urls: DemoUrls, demo_dir: Path = DEMO_DIR, conf_dir: Path = DEMO_CON
     idp_key, idp_cert = ensure_keypair(keys, "demo-idp", "Demo-IdP (demo)")
     (metadata / "sp").mkdir(parents=True, exist_ok=True)
     (metadata / "idp").mkdir(parents=True, exist_ok=True)
-    demo_sp.write_metadata(urls.app, str(app_key), str(app_cert), str(metadata / "sp" / "demo-app.xml"))
-    demo_idp.write_metadata(urls.idp, str(idp_key), str(idp_cert), str(metadata / "idp" / "demo-idp.xml"))
+    demo_sp.write_metadata(
+        urls.app, str(app_key), str(app_cert), str(metadata / "sp" / "demo-app.xml")
+    )
+    demo_idp.write_metadata(
+        urls.idp, str(idp_key), str(idp_cert), str(metadata / "idp" / "demo-idp.xml")
+    )
     saved = {k: os.environ.get(k) for k in proxy_env(urls, demo_dir)}
     os.environ.update(proxy_env(urls, demo_dir))
     try:

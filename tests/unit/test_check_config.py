@@ -78,12 +78,16 @@ def app_entry(app_id: str = "app", entity: str = "https://app.example.se/sp", **
         "released_attributes": "[givenName]",
         **extra,
     }
-    lines = [f"  - {k}: {v}" if i == 0 else f"    {k}: {v}" for i, (k, v) in enumerate(fields.items())]
+    lines = [
+        f"  - {k}: {v}" if i == 0 else f"    {k}: {v}" for i, (k, v) in enumerate(fields.items())
+    ]
     return "\n".join(lines) + "\n"
 
 
 def write_sp_metadata(conf: Path, app_id: str = "app", entity: str = "https://app.example.se/sp"):
-    (conf.parent / "metadata" / "sp" / f"{app_id}.xml").write_text(SP_METADATA.format(entity=entity))
+    (conf.parent / "metadata" / "sp" / f"{app_id}.xml").write_text(
+        SP_METADATA.format(entity=entity)
+    )
 
 
 def test_shipped_configurations_are_clean(conf, capsys):
@@ -115,7 +119,9 @@ def test_reports_unknown_key_in_organisation(conf, capsys):
     edit(path, "    name: Ale kommun\n", "    name: Ale kommun\n    nmae: typo\n")
     status, lines = check(conf, capsys)
     assert status == 1
-    assert lines == [f"{path}:{line_of(path, 'nmae: typo')}: unknown key 'nmae' in organisations[1]"]
+    assert lines == [
+        f"{path}:{line_of(path, 'nmae: typo')}: unknown key 'nmae' in organisations[1]"
+    ]
 
 
 def test_reports_missing_required_key(conf, capsys):
@@ -130,7 +136,7 @@ def test_reports_missing_required_key(conf, capsys):
 
 def test_reports_organisation_number_with_wrong_check_digit(conf, capsys):
     path = conf / "organisations.yaml"
-    edit(path, '212000-1439', '212000-1438')
+    edit(path, "212000-1439", "212000-1438")
     status, lines = check(conf, capsys)
     assert status == 1
     assert len(lines) == 1
@@ -153,8 +159,12 @@ def test_reports_organisation_id_and_idp_entity_id_used_twice(conf, capsys):
     text = path.read_text()
     start = text.index("  - id: vgr")
     end = text.index("  - id: ale")
-    path.write_text(text + text[start:end].replace("232100-0131", "212000-9994").replace(
-        "[vgregion.se]", "[vgr-kopia.se]"))
+    path.write_text(
+        text
+        + text[start:end]
+        .replace("232100-0131", "212000-9994")
+        .replace("[vgregion.se]", "[vgr-kopia.se]")
+    )
     status, lines = check(conf, capsys)
     assert status == 1
     ids = [line for line in lines if "id 'vgr'" in line]
@@ -219,8 +229,11 @@ def test_reports_metadata_for_another_entity(conf, capsys):
 def test_refuses_metadata_with_a_dtd(conf, capsys):
     write_sp_metadata(conf)
     md = conf.parent / "metadata" / "sp" / "app.xml"
-    md.write_text(md.read_text().replace(
-        '<?xml version="1.0"?>', '<?xml version="1.0"?>\n<!DOCTYPE x [<!ENTITY e "boom">]>'))
+    md.write_text(
+        md.read_text().replace(
+            '<?xml version="1.0"?>', '<?xml version="1.0"?>\n<!DOCTYPE x [<!ENTITY e "boom">]>'
+        )
+    )
     add_application(conf, app_entry())
     status, lines = check(conf, capsys)
     assert status == 1 and "contains a DTD" in lines[0]
@@ -232,7 +245,8 @@ def test_reports_unknown_key_in_satosa_config(conf, capsys):
     status, lines = check(conf, capsys)
     assert status == 1
     assert lines == [
-        f"{path}:{line_of(path, 'COOKIE_SECUR:')}: unknown key 'COOKIE_SECUR' (not a SATOSA setting)"
+        f"{path}:{line_of(path, 'COOKIE_SECUR:')}: "
+        "unknown key 'COOKIE_SECUR' (not a SATOSA setting)"
     ]
 
 
@@ -263,9 +277,13 @@ def _expired_certificate(path: Path) -> None:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "expired")])
     now = dt.datetime.now(dt.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(1)
-        .not_valid_before(now - dt.timedelta(days=400)).not_valid_after(now - dt.timedelta(days=1))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - dt.timedelta(days=400))
+        .not_valid_after(now - dt.timedelta(days=1))
         .sign(key, hashes.SHA256())
     )
     path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))

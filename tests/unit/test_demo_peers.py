@@ -12,8 +12,12 @@ from dataclasses import dataclass
 
 import pytest
 from bs4 import BeautifulSoup
-from saml2 import BINDING_HTTP_POST
-from saml2.saml import NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT
+from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
+from saml2.saml import (
+    NAMEID_FORMAT_EMAILADDRESS,
+    NAMEID_FORMAT_PERSISTENT,
+    NAMEID_FORMAT_TRANSIENT,
+)
 from werkzeug.test import Client
 
 from satosa_efos.keys import ensure_keypair
@@ -207,6 +211,50 @@ def test_idp_honours_requested_transient_nameid_and_loa(peers: Peers) -> None:
     assert result.ava["mail"] == ["cecilia.holm@boras.se"]
 
 
+def test_idp_accepts_a_redirect_binding_request_and_answers_by_post(peers: Peers) -> None:
+    sp_client = peers.sp_app.client
+    request_id, _, http_info = sp_client.prepare_for_negotiated_authenticate(
+        entityid=f"{IDP_BASE}/idp", binding=BINDING_HTTP_REDIRECT, relay_state="state-42"
+    )
+    location = dict(http_info["headers"])["Location"]
+    assert location.startswith(f"{IDP_BASE}/idp/sso/redirect?SAMLRequest=")
+    _, idp = peers.browser()
+
+    login_page = idp.get(path_of(location))
+    action, fields = form_fields(login_page.text, "login")
+    assert fields["binding"] == "redirect" and fields["RelayState"] == "state-42"
+    answer = idp.post(path_of(action), data=dict(fields, username="eva", password="demo"))
+
+    _, response_fields = form_fields(answer.text, "autopost")
+    assert response_fields["RelayState"] == "state-42"
+    result = sp_client.parse_authn_request_response(
+        response_fields["SAMLResponse"], BINDING_HTTP_POST, outstanding={request_id: "/"}
+    )
+    assert result.ava["personalIdentityNumber"] == ["191212121212"]
+
+
+def test_application_shows_the_status_code_of_an_error_response(peers: Peers) -> None:
+    sp, idp = peers.browser()
+    start_login(sp)
+    pending = peers.sp_app.cookie.loads(sp.get_cookie(demo_sp.REQUEST_COOKIE, path="/sp").value)
+    # The same request id, now asking for a NameID format the demo IdP does not offer.
+    _, request = peers.sp_app.client.create_authn_request(
+        f"{IDP_BASE}/idp/sso/post",
+        message_id=pending["id"],
+        binding=BINDING_HTTP_POST,
+        sign=True,
+        nameid_format=NAMEID_FORMAT_EMAILADDRESS,
+    )
+    request_fields = {"SAMLRequest": base64.b64encode(str(request).encode()).decode()}
+    _, fields = form_fields(log_in_at_idp(idp, request_fields, "anna", "demo").text, "autopost")
+
+    page = sp.post("/sp/acs", data=fields)
+
+    assert page.status_code == 401
+    assert "saml_status" in page.text
+    assert "urn:oasis:names:tc:SAML:2.0:status:InvalidNameIDPolicy" in page.text
+
+
 def test_idp_refuses_an_unreadable_saml_request_with_a_swedish_page(peers: Peers) -> None:
     _, idp = peers.browser()
 
@@ -224,7 +272,7 @@ def test_idp_login_page_is_swedish_first_and_switches_to_english(peers: Peers) -
     swedish = idp.post("/idp/sso/post", data=request_fields)
     assert "Logga in hos Demo-IdP" in swedish.text and "Användarnamn" in swedish.text
     assert DEMO_BANNER in swedish.text and "<code>demo</code>" in swedish.text
-    action, switch = form_fields(swedish.text.split("<h1>")[0])
+    action, switch = form_fields(swedish.text, "lang-switch")
     assert switch["lang"] == "en"
 
     english = idp.post(path_of(action), data=switch)

@@ -10,6 +10,7 @@ import re
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from satosa_efos.identity import (
     ERROR_CODES,
     IdentifierError,

@@ -44,9 +44,12 @@ class OrganisationSAMLBackend(SAMLBackend):
         sp_config.setdefault("attribute_map_dir", attributemaps.INCOMING)
         metadata = sp_config.setdefault("metadata", {})
         metadata["local"] = expand_metadata_paths(metadata.get("local", []))
-        super().__init__(outgoing, internal_attributes, config, base_url, name)
-        if self.sp.config.getattr("allow_unsolicited", "sp"):
+        sp_service = sp_config.setdefault("service", {}).setdefault("sp", {})
+        if sp_service.get("allow_unsolicited") or sp_config.get("allow_unsolicited"):
             raise ValueError(f"backend {name}: allow_unsolicited must not be enabled")
+        # Explicitly False: SATOSA only tracks request ids when the setting `is False`.
+        sp_service["allow_unsolicited"] = False
+        super().__init__(outgoing, internal_attributes, config, base_url, name)
 
     @property
     def outstanding_queries(self) -> dict[str, str]:
@@ -66,7 +69,7 @@ class OrganisationSAMLBackend(SAMLBackend):
         return response
 
     def authn_response(self, context, binding):
-        saved = context.state[self.name] if self.name in context.state else {}
+        saved = context.state.get(self.name, {})
         request_id = saved.get(self._STATE_REQUEST_ID)
         self._scoped.queries = {request_id: request_id} if request_id else {}
         try:

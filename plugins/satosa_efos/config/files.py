@@ -101,7 +101,9 @@ def check_metadata(
                 der = base64.b64decode("".join((element.text or "").split()))
                 cert = x509.load_der_x509_certificate(der)
             except ValueError:
-                problems.append(f"metadata of {entity.get('entityID')} has an unreadable certificate")
+                problems.append(
+                    f"metadata of {entity.get('entityID')} has an unreadable certificate"
+                )
                 continue
             problems += _certificate_problems(
                 cert, f"a certificate in the metadata of {entity.get('entityID')}", now

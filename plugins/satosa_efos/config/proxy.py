@@ -84,9 +84,7 @@ def _file_problems(doc: Document, data: Any, conf_dir: Path, base: tuple) -> lis
                     else [path]
                 )
                 for metadata_file in found:
-                    problems += [
-                        doc.problem((*loc, i), m) for m in check_metadata(metadata_file)
-                    ]
+                    problems += [doc.problem((*loc, i), m) for m in check_metadata(metadata_file)]
         problems += [doc.problem(loc, m) for m in checks]
     return problems
 

@@ -1,4 +1,5 @@
-"""Load and cross-check ``organisations.yaml`` (or ``organisations/*.yaml``) and ``applications.yaml``.
+"""Load and cross-check the registries: ``organisations.yaml`` (or ``organisations/*.yaml``)
+and ``applications.yaml``.
 
 Every problem is reported as ``file:line: message``. Rules that need the whole registry are here:
 duplicate ids, organisation numbers, domains and entityIDs, and applications that allow an

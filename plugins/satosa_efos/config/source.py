@@ -61,7 +61,9 @@ def _interpolate(loader: _LineLoader, node: yaml.Node, value: str) -> str:
         name, default = match.group(1), match.group(2)
         resolved = os.environ.get(name, default)
         if resolved is None:
-            _problem(loader, node, f"environment variable {name} is not set (referenced as ${{{name}}})")
+            _problem(
+                loader, node, f"environment variable {name} is not set (referenced as ${{{name}}})"
+            )
             return ""
         return resolved
 
@@ -159,9 +161,8 @@ def _child(node: yaml.Node, part: Any) -> yaml.Node | None:
         for key_node, value_node in node.value:
             if getattr(key_node, "value", None) == str(part):
                 return value_node
-    elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-        if 0 <= part < len(node.value):
-            return node.value[part]
+    elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        return node.value[part]
     return None
 
 

@@ -59,6 +59,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_LOA = "http://id.elegnamnden.se/loa/1.0/loa3"
 BINDINGS = {"redirect": BINDING_HTTP_REDIRECT, "post": BINDING_HTTP_POST}
+NAME_ID_FORMATS = (NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT)  # persistent is the default
 CLOCK_SKEW_SECONDS = 60  # DOMAIN.md §8: the profile allows at most 60 s
 METADATA_CONTENT_TYPE = "application/samlmetadata+xml"
 # pysaml2 reads these twice: top level (metadata signing) and per service, where Entity looks
@@ -95,7 +96,7 @@ def idp_config(
                         (f"{base_url}/idp/sso/post", BINDING_HTTP_POST),
                     ]
                 },
-                "name_id_format": [NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT],
+                "name_id_format": list(NAME_ID_FORMATS),
                 "sign_response": True,
                 "sign_assertion": True,
                 "encrypt_assertion": False,
@@ -266,7 +267,7 @@ class DemoIdP:
         args.pop("binding", None)
         policy = args.pop("name_id_policy", None)
         requested_format = getattr(policy, "format", None) or NAMEID_FORMAT_UNSPECIFIED
-        if requested_format not in (NAMEID_FORMAT_UNSPECIFIED, *self._name_id_formats):
+        if requested_format not in (NAMEID_FORMAT_UNSPECIFIED, *NAME_ID_FORMATS):
             unsupported = (STATUS_INVALID_NAMEID_POLICY, f"NameID format {requested_format}")
             response = self.server.create_error_response(
                 args["in_response_to"], args["destination"], unsupported, sign=True
@@ -282,8 +283,6 @@ class DemoIdP:
                 **args,
             )
         return autopost_page(args["destination"], "SAMLResponse", str(response), relay_state, lang)
-
-    _name_id_formats = (NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT)
 
     def _name_id(self, user: DemoUser, sp_entity_id: str, requested_format: str) -> NameID:
         """Persistent by default (DOMAIN.md §8): a pairwise pseudonym, derived, never stored."""
@@ -434,11 +433,9 @@ def error_page(error: PageError, lang: str, home_url: str | None = None) -> Resp
     return render_page("error.html", lang, status=error.status, error=error, home_url=home_url)
 
 
-def autopost_page(
-    url: str, field: str, xml: str, relay_state: str, lang: str, *, status: int = 200
-) -> Response:
+def autopost_page(url: str, field: str, xml: str, relay_state: str, lang: str) -> Response:
     """The HTTP-POST binding: a form the browser submits at once (a button without script)."""
     fields = {field: base64.b64encode(xml.encode("utf-8")).decode("ascii")}
     if relay_state:
         fields["RelayState"] = relay_state
-    return render_page("autopost.html", lang, status=status, url=url, fields=fields)
+    return render_page("autopost.html", lang, url=url, fields=fields)

@@ -30,7 +30,7 @@ from saml2.client import Saml2Client
 from saml2.config import SPConfig
 from saml2.response import StatusError, UnsolicitedResponse
 from saml2.saml import NAME_FORMAT_URI, NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT
-from saml2.samlp import response_from_string
+from saml2.samlp import STATUS_SUCCESS, response_from_string
 from saml2.sigver import get_xmlsec_binary
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.utils import redirect
@@ -285,6 +285,7 @@ class DemoSP:
                 "invalid_response",
                 "Svaret kunde inte verifieras (signatur, mottagare eller giltighetstid).",
                 "The response could not be verified (signature, recipient or validity).",
+                detail=status_text(encoded),  # an unsigned error status is still worth seeing
                 lang=lang,
             )
         return result
@@ -370,10 +371,12 @@ def encryption_methods(encoded: str) -> list[str]:
 
 
 def status_text(encoded: str) -> str:
-    """The StatusCode chain and message of a (signature-checked) error Response, for the page."""
+    """The StatusCode chain and message of an error Response, for the page ("" on success)."""
     try:
         status = response_from_string(base64.b64decode(encoded)).status
     except Exception:
+        return ""
+    if status is None or status.status_code.value == STATUS_SUCCESS:
         return ""
     codes, code = [], status.status_code
     while code is not None:

@@ -1,0 +1,45 @@
+"""Shared fixtures: the demo stack (proxy under gunicorn, demo application, demo IdP)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from satosa_efos import demo
+from satosa_efos.processes import Server, free_port, stop_all
+
+
+@dataclass
+class Stack:
+    urls: demo.DemoUrls
+    demo_dir: Path
+    log_dir: Path
+    servers: list[Server]
+
+    def logs(self, name: str = "proxy") -> str:
+        return (self.log_dir / f"{name}.log").read_text(errors="replace")
+
+
+def start_stack(tmp: Path, workers: int = 3) -> Stack:
+    urls = demo.DemoUrls.on_ports("127.0.0.1", free_port(), free_port(), free_port())
+    demo_dir, log_dir = tmp / "demo", tmp / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    demo.prepare(urls, demo_dir)
+    servers = demo.servers(urls, demo_dir, workers=workers, log_dir=log_dir)
+    try:
+        for server in servers:
+            server.start()
+    except Exception:
+        stop_all(servers)
+        raise
+    return Stack(urls, demo_dir, log_dir, servers)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory) -> Stack:
+    """The demo on free loopback ports, the proxy with three gunicorn workers."""
+    running = start_stack(tmp_path_factory.mktemp("stack"))
+    yield running
+    stop_all(running.servers)

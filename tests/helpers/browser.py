@@ -1,0 +1,72 @@
+"""A scripted browser for SAML flows: follows redirects and submits auto-posting forms.
+
+It does what a browser does with the pages of a SAML login and nothing more: HTTP redirects
+(requests follows them), and forms that a page submits by script (the SAML POST binding). Every
+request is recorded so that tests can look at the messages that crossed the wire.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import urljoin
+
+import requests
+from bs4 import BeautifulSoup
+
+SAML_FIELDS = {"SAMLRequest", "SAMLResponse"}
+
+
+@dataclass
+class Posted:
+    url: str
+    data: dict[str, str]
+
+
+@dataclass
+class Browser:
+    session: requests.Session = field(default_factory=requests.Session)
+    posted: list[Posted] = field(default_factory=list)
+    timeout: float = 15
+
+    def get(self, url: str) -> requests.Response:
+        return self.session.get(url, timeout=self.timeout)
+
+    def submit(self, response: requests.Response, form_index: int = 0, **values: str):
+        """Submit a form of the page (after filling ``values``), then follow auto-posts."""
+        return self.follow(self._submit(response, form_index, **values))
+
+    def _submit(self, response: requests.Response, form_index: int = 0, **values: str):
+        soup = BeautifulSoup(response.text, "html.parser")
+        form = soup.find_all("form")[form_index]
+        data = {
+            i["name"]: i.get("value", "")
+            for i in form.find_all(["input", "button"])
+            if i.get("name") and i.get("type") not in ("submit",)
+        }
+        data.update(values)
+        action = urljoin(response.url, form.get("action") or response.url)
+        if (form.get("method") or "get").lower() == "post":
+            self.posted.append(Posted(action, data))
+            reply = self.session.post(action, data=data, timeout=self.timeout)
+        else:
+            reply = self.session.get(action, params=data, timeout=self.timeout)
+        return reply
+
+    def follow(self, response: requests.Response) -> requests.Response:
+        """Keep submitting SAML auto-post forms until a page wants a human."""
+        for _ in range(10):
+            soup = BeautifulSoup(response.text, "html.parser")
+            scripted = any("submit()" in (s.string or "") for s in soup.find_all("script"))
+            scripted |= "submit()" in (soup.body.get("onload", "") if soup.body else "")
+            forms = [
+                f
+                for f in soup.find_all("form")
+                if SAML_FIELDS & {i.get("name") for i in f.find_all("input")}
+            ]
+            if not (scripted and forms):
+                return response
+            response = self._submit(response, soup.find_all("form").index(forms[0]))
+        raise AssertionError(f"more than 10 automatic form posts: a loop? {self.posted[-3:]}")
+
+    def last_post_with(self, name: str) -> Posted:
+        return next(p for p in reversed(self.posted) if name in p.data)
