@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from satosa_efos import demo
+from satosa_efos.keys import ensure_keypair, ensure_secret
 from satosa_efos.processes import Server, free_port, stop_all
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def prod_conf(tmp_path: Path) -> Path:
+    """A copy of the production-shaped conf/ (and metadata/) with development keys."""
+    ignore = shutil.ignore_patterns("keys", "demo")
+    shutil.copytree(REPO / "conf", tmp_path / "conf", ignore=ignore)
+    shutil.copytree(REPO / "metadata", tmp_path / "metadata")
+    for name in ("frontend", "backend"):
+        ensure_keypair(tmp_path / "conf" / "keys", name, name)
+    ensure_secret(tmp_path / "conf" / "keys" / "state-encryption.key")
+    return tmp_path / "conf"
 
 
 @dataclass

@@ -13,7 +13,7 @@ import json
 import re
 import subprocess
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -71,6 +71,9 @@ def login(stack, browser: Browser, username: str = "anna") -> requests.Response:
     assert start.status_code == 200
     idp_page = browser.submit(start)  # "Logga in" -> proxy -> demo IdP login form
     assert idp_page.url.startswith(stack.urls.idp), idp_page.url
+    # The proxy's AuthnRequest to the IdP (HTTP-Redirect) is signed with RSA-SHA256.
+    query = parse_qs(urlsplit(idp_page.history[-1].headers["Location"]).query)
+    assert query["SigAlg"] == [RSA_SHA256] and query["Signature"]
     return browser.submit(idp_page, username=username, password="demo")
 
 

@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import shutil
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+from helpers.certs import write_expired_certificate
 
 from satosa_efos.cli import main
-from satosa_efos.keys import ensure_keypair, ensure_secret
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def conf(tmp_path: Path) -> Path:
-    """A copy of the production-shaped conf/ (and metadata/) with development keys."""
-    shutil.copytree(REPO / "conf", tmp_path / "conf", ignore=shutil.ignore_patterns("keys", "demo"))
-    shutil.copytree(REPO / "metadata", tmp_path / "metadata")
-    for name in ("frontend", "backend"):
-        ensure_keypair(tmp_path / "conf" / "keys", name, name)
-    ensure_secret(tmp_path / "conf" / "keys" / "state-encryption.key")
-    return tmp_path / "conf"
+def conf(prod_conf: Path) -> Path:
+    return prod_conf
 
 
 def check(conf: Path, capsys) -> tuple[int, list[str]]:
@@ -272,25 +258,8 @@ def test_reports_missing_key_file(conf, capsys):
     assert len(lines) == 2  # also the encryption key pair's key_file
 
 
-def _expired_certificate(path: Path) -> None:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "expired")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now - dt.timedelta(days=400))
-        .not_valid_after(now - dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-
-
 def test_reports_expired_certificate(conf, capsys):
-    _expired_certificate(conf / "keys" / "frontend.crt")
+    write_expired_certificate(conf / "keys" / "frontend.crt")
     path = conf / "plugins" / "frontends" / "saml_idp.yaml"
     status, lines = check(conf, capsys)
     assert status == 1
