@@ -13,10 +13,6 @@ from pathlib import Path
 from satosa_efos.config.proxy import load_proxy_config
 from satosa_efos.config.source import Problem
 
-# pysaml2 7.5 imports a cipher mode that cryptography has deprecated; not ours to fix, and a
-# warning on every command would bury the output an admin needs to read.
-warnings.filterwarnings("ignore", message="CFB has been moved", module="saml2")
-
 
 def _print_problems(problems: list[Problem]) -> None:
     for problem in sorted(set(problems), key=lambda p: (p.file, p.line, p.message)):
@@ -83,7 +79,9 @@ def demo(proxy_port: int, app_port: int, idp_port: int, workers: int) -> int:
 
     urls = demo_module.DemoUrls.on_ports("localhost", proxy_port, app_port, idp_port)
     demo_module.prepare(urls)
-    servers = demo_module.servers(urls, workers=workers)
+    log_dir = demo_module.DEMO_DIR / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    servers = demo_module.servers(urls, workers=workers, log_dir=log_dir)
     try:
         for server in servers:
             server.start()
@@ -91,7 +89,8 @@ def demo(proxy_port: int, app_port: int, idp_port: int, workers: int) -> int:
             "\nsatosa-efos demo is running (Ctrl-C stops everything)\n\n"
             f"  Demo application (start here): {urls.app}/\n"
             f"  Proxy:                         {urls.proxy}/metadata/idp.xml\n"
-            f"  Demo organisation IdP:         {urls.idp}/idp/metadata\n\n"
+            f"  Demo organisation IdP:         {urls.idp}/idp/metadata\n"
+            f"  Logs (JSON lines):             {log_dir}/\n\n"
             "  Test users (fictional people):"
         )
         for user in load_demo_users():

@@ -20,7 +20,11 @@ DEFAULT_VALIDITY_DAYS = 3650
 
 
 def generate_self_signed(
-    common_name: str, *, key_size: int = 2048, days: int = DEFAULT_VALIDITY_DAYS
+    common_name: str,
+    *,
+    key_size: int = 2048,
+    days: int = DEFAULT_VALIDITY_DAYS,
+    not_before: dt.datetime | None = None,
 ) -> tuple[bytes, bytes]:
     """Return (private key PEM, certificate PEM) for a SAML signing/encryption key pair.
 
@@ -35,15 +39,15 @@ def generate_self_signed(
             x509.NameAttribute(NameOID.COUNTRY_NAME, "SE"),
         ]
     )
-    now = dt.datetime.now(dt.UTC)
+    start = not_before or dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=days))
+        .not_valid_before(start)
+        .not_valid_after(start + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )

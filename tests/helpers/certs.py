@@ -5,24 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+from satosa_efos.keys import generate_self_signed
 
 
 def write_expired_certificate(path: Path) -> None:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "expired")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now - dt.timedelta(days=400))
-        .not_valid_after(now - dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    """A certificate that was valid for a year and expired yesterday."""
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(days=366)
+    _, cert_pem = generate_self_signed("expired", days=365, not_before=start)
+    path.write_bytes(cert_pem)
