@@ -7,7 +7,6 @@ import os
 import signal
 import sys
 import time
-import warnings
 from pathlib import Path
 
 from satosa_efos.config.proxy import load_proxy_config
