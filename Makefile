@@ -19,6 +19,7 @@ test: test-setup
 	$(BIN)/ruff check plugins tests
 	$(BIN)/ruff format --check plugins tests
 	$(BIN)/satosa-efos check-config conf
+	$(BIN)/satosa-efos demo --prepare-only
 	$(BIN)/satosa-efos check-config conf/demo
 	$(BIN)/pytest
 

@@ -71,13 +71,16 @@ def metadata(conf_dir: str, out_dir: str) -> int:
     return 0
 
 
-def demo(proxy_port: int, app_port: int, idp_port: int, workers: int) -> int:
+def demo(proxy_port: int, app_port: int, idp_port: int, workers: int, prepare_only: bool) -> int:
     from satosa_efos import demo as demo_module
     from satosa_efos.processes import stop_all
     from satosa_efos.simulators.demo_users import load_demo_users
 
     urls = demo_module.DemoUrls.on_ports("localhost", proxy_port, app_port, idp_port)
     demo_module.prepare(urls)
+    if prepare_only:
+        print(f"demo keys and metadata for {urls.proxy} are in {demo_module.DEMO_DIR}")
+        return 0
     log_dir = demo_module.DEMO_DIR / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     servers = demo_module.servers(urls, workers=workers, log_dir=log_dir)
@@ -132,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--app-port", type=int, default=8090)
     p.add_argument("--idp-port", type=int, default=8091)
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument(
+        "--prepare-only", action="store_true", help="generate keys and metadata, start nothing"
+    )
 
     args = parser.parse_args(argv)
     if args.command == "check-config":
@@ -142,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         return keys(args.conf_dir)
     if args.command == "metadata":
         return metadata(args.conf_dir, args.out_dir)
-    return demo(args.proxy_port, args.app_port, args.idp_port, args.workers)
+    return demo(args.proxy_port, args.app_port, args.idp_port, args.workers, args.prepare_only)
 
 
 if __name__ == "__main__":

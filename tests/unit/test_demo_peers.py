@@ -69,7 +69,11 @@ def path_of(url: str) -> str:
 
 def start_login(sp: Client) -> dict[str, str]:
     """Press "Logga in" at the SP; return the auto-POSTed AuthnRequest fields."""
-    page = sp.post("/sp/login")
+    return start_login_in(sp, "sv")
+
+
+def start_login_in(sp: Client, lang: str) -> dict[str, str]:
+    page = sp.post("/sp/login", data={"lang": lang})
     assert page.status_code == 200
     action, fields = form_fields(page.text, "autopost")
     assert action == f"{IDP_BASE}/idp/sso/post"
@@ -101,8 +105,12 @@ def decoded(fields: dict[str, str], name: str) -> str:
 def test_demo_user_logs_in_and_the_application_shows_her_attributes(peers: Peers) -> None:
     sp, fields = saml_response_for(peers, "anna")
 
-    page = sp.post("/sp/acs", data=fields)
+    accepted = sp.post("/sp/acs", data=fields)
 
+    # POST-redirect-GET: the page showing the login is a GET, so a reload posts nothing again.
+    assert accepted.status_code == 303
+    assert accepted.headers["Location"] == f"{SP_BASE}/sp/loggedin"
+    page = sp.get("/sp/loggedin")
     assert page.status_code == 200
     assert "Inloggad" in page.text and DEMO_BANNER in page.text
     assert "Anna" in page.text and "urn:oid:2.5.4.42" in page.text
@@ -116,6 +124,46 @@ def test_demo_user_logs_in_and_the_application_shows_her_attributes(peers: Peers
     assert login["name_id_format"] == NAMEID_FORMAT_PERSISTENT
     assert login["authn_context_class_ref"] == LOA3
     assert login["encryption_methods"] == []
+    assert sp.get("/sp/loggedin").text == page.text  # a reload shows the same login
+
+
+def test_logged_in_page_switches_language_and_keeps_it_after_an_english_login(
+    peers: Peers,
+) -> None:
+    sp, idp = peers.browser()
+    answer = log_in_at_idp(idp, start_login_in(sp, "en"), "anna", "demo")
+    _, fields = form_fields(answer.text, "autopost")
+
+    accepted = sp.post("/sp/acs", data=fields)
+
+    assert accepted.headers["Location"] == f"{SP_BASE}/sp/loggedin?lang=en"
+    english = sp.get("/sp/loggedin?lang=en")
+    assert 'lang="en"' in english.text and "Logged in" in english.text
+    switch = BeautifulSoup(english.text, "html.parser").find("p", class_="lang").a
+    assert switch.text == "Svenska" and switch["href"] == f"{SP_BASE}/sp/loggedin"
+    swedish = sp.get(path_of(switch["href"]))
+    assert 'lang="sv"' in swedish.text and "Inloggad" in swedish.text and "Anna" in swedish.text
+    switch = BeautifulSoup(swedish.text, "html.parser").find("p", class_="lang").a
+    assert switch.text == "English" and switch["href"] == f"{SP_BASE}/sp/loggedin?lang=en"
+
+
+def test_logged_in_page_without_a_login_goes_to_the_start_page(peers: Peers) -> None:
+    sp, _ = peers.browser()
+
+    response = sp.get("/sp/loggedin")
+
+    assert response.status_code == 303 and response.headers["Location"] == f"{SP_BASE}/"
+
+
+def test_logged_in_page_lets_uris_wrap_after_slashes_only(peers: Peers) -> None:
+    sp, fields = saml_response_for(peers, "anna")
+    sp.post("/sp/acs", data=fields)
+
+    page = sp.get("/sp/loggedin").text
+
+    assert "http://id.elegnamnden.se/<wbr>loa/<wbr>1.0/<wbr>loa3" in page
+    assert "http://<wbr>" not in page
+    assert "<th scope=\"row\">AuthnContextClassRef</th>" in page
 
 
 def test_persistent_nameid_is_stable_per_user_and_differs_between_users(peers: Peers) -> None:
@@ -181,7 +229,7 @@ def test_application_refuses_a_response_without_its_request_cookie(peers: Peers)
 
 def test_application_refuses_the_same_response_twice(peers: Peers) -> None:
     sp, fields = saml_response_for(peers, "anna")
-    assert sp.post("/sp/acs", data=fields).status_code == 200
+    assert sp.post("/sp/acs", data=fields).status_code == 303
 
     assert sp.post("/sp/acs", data=fields).status_code == 401
 

@@ -21,12 +21,14 @@ import hashlib
 import hmac
 import logging
 import os
+import re
 import secrets
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, pass_context
+from markupsafe import Markup, escape
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.config import Config, IdPConfig
 from saml2.metadata import entity_descriptor, metadata_tostring_fix
@@ -411,6 +413,14 @@ TEMPLATES = Environment(
     lstrip_blocks=True,
 )
 TEMPLATES.globals["t"] = _translate
+
+
+def _breakable(value: Any) -> Markup:
+    """``{{ uri | breakable }}``: a URI may wrap after a single slash (``<wbr>``), not mid-word."""
+    return Markup(re.sub(r"(?<!/)/(?!/)", "/<wbr>", str(escape(value))))
+
+
+TEMPLATES.filters["breakable"] = _breakable
 
 
 def pick_lang(request: Request) -> str:

@@ -6,6 +6,8 @@ HMAC-signed cookies (the key is derived from the SP's private key file), so seve
 workers or a restart lose nothing. pysaml2 remembers request ids only in memory and would accept
 an unsolicited response unless told otherwise, so the ACS passes ``outstanding`` from the cookie
 and ``allow_unsolicited`` is off; it also checks ``Destination`` itself, which pysaml2 only logs.
+An accepted response is answered with 303 See Other to ``/sp/loggedin``, which shows the login
+from its cookie (POST-redirect-GET): reloading that page does not post the response again.
 """
 
 from __future__ import annotations
@@ -175,6 +177,7 @@ class DemoSP:
             "/sp/": self.start,
             "/sp/login": self.login,
             "/sp/acs": self.acs,
+            "/sp/loggedin": self.loggedin,
             "/sp/logout": self.logout,
             "/sp/attributes.json": self.attributes_json,
             "/sp/metadata": self.metadata,
@@ -233,7 +236,8 @@ class DemoSP:
         return response
 
     def acs(self, request: Request, lang: str) -> Response:
-        """Verify the proxy's Response and show what the application received."""
+        """Verify the proxy's Response, keep the login in a cookie and send the browser on to
+        the page that shows it (303: a reload there does not post the response again)."""
         if request.method != "POST":
             raise MethodNotAllowed(["POST"])
         pending = self.cookie.loads(request.cookies.get(REQUEST_COOKIE), REQUEST_MAX_AGE) or {}
@@ -247,9 +251,8 @@ class DemoSP:
         result = self._parse_response(encoded, outstanding, lang)
         login = describe_login(result, self.client.config.attribute_converters)
         login["encryption_methods"] = encryption_methods(encoded)
-        response = render_page(
-            "sp_loggedin.html", lang, login=login, logout_url=self._logout_url(lang)
-        )
+        response = redirect(self._loggedin_url(lang), code=303)
+        response.headers["Cache-Control"] = "no-store"
         response.delete_cookie(REQUEST_COOKIE, path="/sp")  # one response per request
         self._set_cookie(response, LOGIN_COOKIE, login, None, samesite="Lax")
         return response
@@ -290,6 +293,19 @@ class DemoSP:
             )
         return result
 
+    def loggedin(self, request: Request, lang: str) -> Response:
+        """What the application received at the last login in this browser (from the cookie)."""
+        login = self.cookie.loads(request.cookies.get(LOGIN_COOKIE))
+        if login is None:
+            return redirect(self._home(lang), code=303)
+        return render_page(
+            "sp_loggedin.html",
+            lang,
+            login=login,
+            logout_url=self._logout_url(lang),
+            switch_url=self._loggedin_url("sv" if lang == "en" else "en"),
+        )
+
     def logout(self, request: Request, lang: str) -> Response:
         """Local logout only: forget the login in this browser (single logout comes later)."""
         response = redirect(self._home(lang), code=303)
@@ -313,6 +329,9 @@ class DemoSP:
 
     def metadata(self, request: Request, lang: str) -> Response:
         return Response(self.metadata_xml, content_type=METADATA_CONTENT_TYPE)
+
+    def _loggedin_url(self, lang: str) -> str:
+        return f"{self.base_url}/sp/loggedin" + ("?lang=en" if lang == "en" else "")
 
     def _logout_url(self, lang: str) -> str:
         return f"{self.base_url}/sp/logout" + ("?lang=en" if lang == "en" else "")
