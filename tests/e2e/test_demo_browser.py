@@ -102,6 +102,58 @@ def test_user_logs_in_through_the_proxy_in_a_browser(stack, chromium, tmp_path):
         assert screenshot.stat().st_size > 0
         shutil.copyfile(screenshot, SCREENSHOT_COPY)
 
+        # POST-redirect-GET: the login is shown by a GET page, which a reload simply shows again.
+        expect(page).to_have_url(f"{stack.urls.app}/sp/loggedin")
+        reloaded = page.reload()
+        assert reloaded is not None and reloaded.status == 200
+        assert reloaded.request.method == "GET"
+        expect(page.locator("table#attributes")).to_contain_text("Lindqvist")
+
+        page.get_by_role("link", name="English", exact=True).click()
+        expect(page.get_by_role("heading", name="Logged in", level=1)).to_be_visible()
+        expect(page.locator("html")).to_have_attribute("lang", "en")
+        expect(page.locator("table#attributes")).to_contain_text("Lindqvist")
+        page.get_by_role("link", name="Svenska", exact=True).click()
+        expect(page.get_by_role("heading", name="Inloggad", level=1)).to_be_visible()
+
+
+def test_login_form_puts_the_button_below_the_password_at_every_width(stack, chromium):
+    with fresh_page(chromium) as page:
+        go_to_idp_login(page, stack)
+        for width in (375, 1000, 1400):
+            page.set_viewport_size({"width": width, "height": 800})
+            field = page.get_by_label("Lösenord").bounding_box()
+            button = page.get_by_role("button", name="Logga in", exact=True).bounding_box()
+            assert field and button
+            assert button["y"] >= field["y"] + field["height"], f"beside the field at {width}"
+
+
+# The header cells whose text takes more lines than it has words: a word broke inside.
+BROKEN_HEADERS_JS = r"""() => [...document.querySelectorAll("th")].flatMap(th =>
+    [...th.childNodes].filter(node => node.nodeType === Node.TEXT_NODE).flatMap(node => {
+        const range = document.createRange();
+        range.selectNodeContents(node);
+        const words = node.textContent.trim().split(/\s+/).filter(Boolean);
+        const lines = new Set([...range.getClientRects()].map(rect => Math.round(rect.top)));
+        return lines.size > words.length ? [node.textContent.trim()] : [];
+    }))"""
+
+
+def test_table_headers_do_not_break_inside_words_on_a_phone(stack, chromium):
+    with fresh_page(chromium) as page:
+        page.set_viewport_size({"width": 375, "height": 800})
+        go_to_idp_login(page, stack)
+        assert page.evaluate(BROKEN_HEADERS_JS) == []
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+
+        page.get_by_label("Användarnamn").fill("anna")
+        page.get_by_label("Lösenord").fill("demo")
+        page.get_by_role("button", name="Logga in", exact=True).click()
+        expect(page.get_by_role("heading", name="Inloggad", level=1)).to_be_visible()
+
+        assert page.evaluate(BROKEN_HEADERS_JS) == []
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+
 
 def test_english_is_available_on_the_login_pages(stack, chromium):
     with fresh_page(chromium) as page:

@@ -163,7 +163,7 @@ def test_logged_in_page_lets_uris_wrap_after_slashes_only(peers: Peers) -> None:
 
     assert "http://id.elegnamnden.se/<wbr>loa/<wbr>1.0/<wbr>loa3" in page
     assert "http://<wbr>" not in page
-    assert "<th scope=\"row\">AuthnContextClassRef</th>" in page
+    assert '<th scope="row">AuthnContextClassRef</th>' in page
 
 
 def test_persistent_nameid_is_stable_per_user_and_differs_between_users(peers: Peers) -> None:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, pass_context
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.config import Config, IdPConfig
 from saml2.metadata import entity_descriptor, metadata_tostring_fix
@@ -417,7 +417,7 @@ TEMPLATES.globals["t"] = _translate
 
 def _breakable(value: Any) -> Markup:
     """``{{ uri | breakable }}``: a URI may wrap after a single slash (``<wbr>``), not mid-word."""
-    return Markup(re.sub(r"(?<!/)/(?!/)", "/<wbr>", str(escape(value))))
+    return Markup("/<wbr>").join(re.split(r"(?<!/)/(?!/)", str(value)))  # join escapes
 
 
 TEMPLATES.filters["breakable"] = _breakable
