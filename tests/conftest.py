@@ -34,12 +34,16 @@ class Stack:
     log_dir: Path
     servers: list[Server]
 
+    def organisation_of(self, email: str) -> str:
+        return {"goteborg.se": "goteborg", "boras.se": "boras"}[email.rpartition("@")[2]]
+
     def logs(self, name: str = "proxy") -> str:
         return (self.log_dir / f"{name}.log").read_text(errors="replace")
 
 
 def start_stack(tmp: Path, workers: int = 3) -> Stack:
-    urls = demo.DemoUrls.on_ports("127.0.0.1", free_port(), free_port(), free_port())
+    ports = [free_port() for _ in range(2 + len(demo.DEMO_IDPS))]
+    urls = demo.DemoUrls.on_ports("127.0.0.1", *ports)
     demo_dir, log_dir = tmp / "demo", tmp / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     demo.prepare(urls, demo_dir)

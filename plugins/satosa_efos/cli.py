@@ -71,12 +71,14 @@ def metadata(conf_dir: str, out_dir: str) -> int:
     return 0
 
 
-def demo(proxy_port: int, app_port: int, idp_port: int, workers: int, prepare_only: bool) -> int:
+def demo(
+    proxy_port: int, app_port: int, idp_ports: list[int], workers: int, prepare_only: bool
+) -> int:
     from satosa_efos import demo as demo_module
     from satosa_efos.processes import stop_all
     from satosa_efos.simulators.demo_users import load_demo_users
 
-    urls = demo_module.DemoUrls.on_ports("localhost", proxy_port, app_port, idp_port)
+    urls = demo_module.DemoUrls.on_ports("localhost", proxy_port, app_port, *idp_ports)
     demo_module.prepare(urls)
     if prepare_only:
         print(f"demo keys and metadata for {urls.proxy} are in {demo_module.DEMO_DIR}")
@@ -87,17 +89,25 @@ def demo(proxy_port: int, app_port: int, idp_port: int, workers: int, prepare_on
     try:
         for server in servers:
             server.start()
-        print(
-            "\nsatosa-efos demo is running (Ctrl-C stops everything)\n\n"
-            f"  Demo application (start here): {urls.app}/\n"
-            f"  Proxy:                         {urls.proxy}/metadata/idp.xml\n"
-            f"  Demo organisation IdP:         {urls.idp}/idp/metadata\n"
-            f"  Logs (JSON lines):             {log_dir}/\n\n"
-            "  Test users (fictional people):"
-        )
+        lines = [
+            "",
+            "satosa-efos demo is running (Ctrl-C stops everything)",
+            "",
+            f"  Demo application (start here): {urls.app}/",
+            f"  Proxy:                         {urls.proxy}/metadata/idp.xml",
+            *(f"  {demo_module.DEMO_IDPS[org] + ':':31}{url}/idp/metadata"
+              for org, url in urls.idps.items()),
+            f"  Logs (JSON lines):             {log_dir}/",
+            "",
+            "  Test users (fictional people), by demo IdP; or type an e-mail address such as",
+            "  someone@goteborg.se on the organisation page:",
+        ]  # fmt: skip
         for user in load_demo_users():
-            print(f"    {user.username:10} password {user.password:6}  {user.display_name}")
-        print(flush=True)
+            if user.idp in urls.idps:
+                idp = demo_module.DEMO_IDPS[user.idp]
+                lines.append(f"    {user.username:8} password {user.password:5} {idp:27} "
+                             f"{user.display_name}")  # fmt: skip
+        print("\n".join(lines), flush=True)
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         while all(s.process.poll() is None for s in servers):
             time.sleep(0.5)
@@ -133,7 +143,14 @@ def main(argv: list[str] | None = None) -> int:
     p = commands.add_parser("demo", help="run the embedded demo on loopback")
     p.add_argument("--proxy-port", type=int, default=8080)
     p.add_argument("--app-port", type=int, default=8090)
-    p.add_argument("--idp-port", type=int, default=8091)
+    p.add_argument(
+        "--idp-ports",
+        type=int,
+        nargs=2,
+        default=[8091, 8092],
+        metavar=("GOTEBORG", "BORAS"),
+        help="ports of the two demo IdPs",
+    )
     p.add_argument("--workers", type=int, default=2)
     p.add_argument(
         "--prepare-only", action="store_true", help="generate keys and metadata, start nothing"
@@ -148,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         return keys(args.conf_dir)
     if args.command == "metadata":
         return metadata(args.conf_dir, args.out_dir)
-    return demo(args.proxy_port, args.app_port, args.idp_port, args.workers, args.prepare_only)
+    return demo(args.proxy_port, args.app_port, args.idp_ports, args.workers, args.prepare_only)
 
 
 if __name__ == "__main__":

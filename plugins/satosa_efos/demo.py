@@ -1,13 +1,15 @@
-"""The embedded demo: the proxy, a demo application and a demo organisation IdP on loopback.
+"""The embedded demo: the proxy, a demo application and two demo organisation IdPs on loopback.
 
 ``prepare`` makes everything the demo needs that must not be in the repository (keys, the state
 encryption key) or that depends on the chosen ports (the peers' and the proxy's metadata);
-``servers`` says how to run the three processes. Used by ``satosa-efos demo`` and by the tests.
+``servers`` says how to run the processes. Used by ``satosa-efos demo`` and by the tests.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -20,16 +22,28 @@ REPO = Path(__file__).resolve().parents[2]
 DEMO_CONF = REPO / "conf" / "demo"
 DEMO_DIR = REPO / "var" / "demo"
 
+#: Organisations with a demo IdP (conf/demo/organisations/10-demo-idps.yaml): id -> page title.
+DEMO_IDPS = {"goteborg": "Göteborgs Stad (demo-IdP)", "boras": "Borås Stad (demo-IdP)"}
+
 
 @dataclass(frozen=True)
 class DemoUrls:
     proxy: str = "http://localhost:8080"
     app: str = "http://localhost:8090"
-    idp: str = "http://localhost:8091"
+    idps: dict[str, str] = field(
+        default_factory=lambda: {
+            "goteborg": "http://localhost:8091",
+            "boras": "http://localhost:8092",
+        }
+    )
 
     @classmethod
-    def on_ports(cls, host: str, proxy: int, app: int, idp: int) -> DemoUrls:
-        return cls(f"http://{host}:{proxy}", f"http://{host}:{app}", f"http://{host}:{idp}")
+    def on_ports(cls, host: str, proxy: int, app: int, *idps: int) -> DemoUrls:
+        return cls(
+            f"http://{host}:{proxy}",
+            f"http://{host}:{app}",
+            {org: f"http://{host}:{port}" for org, port in zip(DEMO_IDPS, idps, strict=True)},
+        )
 
 
 def proxy_env(urls: DemoUrls, demo_dir: Path) -> dict[str, str]:
@@ -38,38 +52,44 @@ def proxy_env(urls: DemoUrls, demo_dir: Path) -> dict[str, str]:
         "SATOSA_EFOS_BASE_URL": urls.proxy,
         "SATOSA_EFOS_DEMO_APP_URL": urls.app,
         "SATOSA_EFOS_DEMO_DIR": str(Path(demo_dir).resolve()),
+        **{f"SATOSA_EFOS_DEMO_IDP_{org.upper()}": url for org, url in urls.idps.items()},
     }
 
 
-def prepare(urls: DemoUrls, demo_dir: Path = DEMO_DIR, conf_dir: Path = DEMO_CONF) -> None:
-    """Generate keys once, and metadata for these URLs every time (ports may change)."""
-    import os
-
-    demo_dir = Path(demo_dir).resolve()
-    keys, metadata = demo_dir / "keys", demo_dir / "metadata"
-    for name in ("frontend", "backend"):
-        ensure_keypair(keys, name, f"satosa-efos demo proxy {name}")
-    ensure_secret(keys / "state-encryption.key")
-    app_key, app_cert = ensure_keypair(keys, "demo-app", "Demoapplikation (demo)")
-    idp_key, idp_cert = ensure_keypair(keys, "demo-idp", "Demo-IdP (demo)")
-    (metadata / "sp").mkdir(parents=True, exist_ok=True)
-    (metadata / "idp").mkdir(parents=True, exist_ok=True)
-    demo_sp.write_metadata(
-        urls.app, str(app_key), str(app_cert), str(metadata / "sp" / "demo-app.xml")
-    )
-    demo_idp.write_metadata(
-        urls.idp, str(idp_key), str(idp_cert), str(metadata / "idp" / "demo-idp.xml")
-    )
-    saved = {k: os.environ.get(k) for k in proxy_env(urls, demo_dir)}
-    os.environ.update(proxy_env(urls, demo_dir))
+@contextlib.contextmanager
+def environment(values: dict[str, str]):
+    """Set environment variables for the duration of a block (the proxy config reads them)."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
     try:
-        write_proxy_metadata(conf_dir, metadata / "proxy")
+        yield
     finally:
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def prepare(urls: DemoUrls, demo_dir: Path = DEMO_DIR, conf_dir: Path = DEMO_CONF) -> None:
+    """Generate keys once, and metadata for these URLs every time (ports may change)."""
+    demo_dir = Path(demo_dir).resolve()
+    keys, metadata = demo_dir / "keys", demo_dir / "metadata"
+    for name in ("frontend", "backend"):
+        ensure_keypair(keys, name, f"satosa-efos demo proxy {name}")
+    ensure_secret(keys / "state-encryption.key")
+    app_key, app_cert = ensure_keypair(keys, "demo-app", "Demoapplikation (demo)")
+    demo_sp.write_metadata(urls.app, app_key, app_cert, metadata / "sp" / "demo-app.xml")
+    for org, url in urls.idps.items():
+        key, cert = ensure_keypair(keys, f"demo-idp-{org}", DEMO_IDPS[org])
+        demo_idp.write_metadata(url, key, cert, metadata / "idp" / f"{org}.xml")
+    with environment(proxy_env(urls, demo_dir)):
+        write_proxy_metadata(conf_dir, metadata / "proxy")
+
+
+def _bind(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return ("127.0.0.1" if parts.hostname == "localhost" else parts.hostname), parts.port
 
 
 def servers(
@@ -82,37 +102,37 @@ def servers(
     demo_dir = Path(demo_dir).resolve()
     keys, metadata = demo_dir / "keys", demo_dir / "metadata"
 
-    def bind(url: str) -> tuple[str, int]:
-        parts = urlsplit(url)
-        host = "127.0.0.1" if parts.hostname == "localhost" else parts.hostname
-        return host, parts.port
-
     def server(name: str, url: str, app: str, n: int, env: dict[str, str]) -> Server:
-        host, port = bind(url)
+        host, port = _bind(url)
         log = Path(log_dir) / f"{name}.log" if log_dir else None
         return Server(name, gunicorn_argv(app, f"{host}:{port}", n), host, port, env, log)
 
-    return [
+    proxy_vars = {
+        **proxy_env(urls, demo_dir),
+        "SATOSA_EFOS_CONF_DIR": str(Path(conf_dir).resolve()),
+    }
+    idps = [
         server(
-            "proxy", urls.proxy, "satosa_efos.app:create_app()", workers,
-            {**proxy_env(urls, demo_dir), "SATOSA_EFOS_CONF_DIR": str(Path(conf_dir).resolve())},
-        ),
-        server(
-            "demo-idp", urls.idp, "satosa_efos.simulators.demo_idp:create_app()", 1,
+            f"demo-idp-{org}", url, "satosa_efos.simulators.demo_idp:create_app()", 1,
             {
-                "DEMO_IDP_BASE_URL": urls.idp,
-                "DEMO_IDP_KEY": str(keys / "demo-idp.key"),
-                "DEMO_IDP_CERT": str(keys / "demo-idp.crt"),
+                "DEMO_IDP_BASE_URL": url,
+                "DEMO_IDP_KEY": str(keys / f"demo-idp-{org}.key"),
+                "DEMO_IDP_CERT": str(keys / f"demo-idp-{org}.crt"),
                 "DEMO_IDP_METADATA": str(metadata / "proxy" / "orgidp.xml"),
+                "DEMO_IDP_ORGANISATION": org,
+                "DEMO_IDP_TITLE": DEMO_IDPS[org],
             },
-        ),
-        server(
-            "demo-app", urls.app, "satosa_efos.simulators.demo_sp:create_app()", 1,
-            {
-                "DEMO_SP_BASE_URL": urls.app,
-                "DEMO_SP_KEY": str(keys / "demo-app.key"),
-                "DEMO_SP_CERT": str(keys / "demo-app.crt"),
-                "DEMO_SP_METADATA": str(metadata / "proxy" / "idp.xml"),
-            },
-        ),
+        )
+        for org, url in urls.idps.items()
     ]  # fmt: skip
+    app = server(
+        "demo-app", urls.app, "satosa_efos.simulators.demo_sp:create_app()", 1,
+        {
+            "DEMO_SP_BASE_URL": urls.app,
+            "DEMO_SP_KEY": str(keys / "demo-app.key"),
+            "DEMO_SP_CERT": str(keys / "demo-app.crt"),
+            "DEMO_SP_METADATA": str(metadata / "proxy" / "idp.xml"),
+        },
+    )  # fmt: skip
+    proxy = server("proxy", urls.proxy, "satosa_efos.app:create_app()", workers, proxy_vars)
+    return [proxy, *idps, app]

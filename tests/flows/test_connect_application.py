@@ -39,9 +39,9 @@ def test_operator_connects_a_new_application_by_following_the_guide(tmp_path):
     shutil.copytree(REPO / "conf", tmp_path / "conf", ignore=shutil.ignore_patterns("keys"))
     shutil.copytree(REPO / "metadata", tmp_path / "metadata")
     conf = tmp_path / "conf" / "demo"
-    ports = [free_port() for _ in range(4)]
-    urls = demo.DemoUrls.on_ports("127.0.0.1", *ports[:3])
-    journal_url = f"http://127.0.0.1:{ports[3]}"
+    ports = [free_port() for _ in range(5)]
+    urls = demo.DemoUrls.on_ports("127.0.0.1", *ports[:4])
+    journal_url = f"http://127.0.0.1:{ports[4]}"
     demo.prepare(urls, tmp_path / "var", conf)
     env = demo.proxy_env(urls, tmp_path / "var")
 
@@ -71,27 +71,27 @@ def test_operator_connects_a_new_application_by_following_the_guide(tmp_path):
     proxy_metadata = tmp_path / "var" / "metadata" / "proxy" / "idp.xml"
     journal = Server(
         "journal",
-        gunicorn_argv("satosa_efos.simulators.demo_sp:create_app()", f"127.0.0.1:{ports[3]}", 1),
-        "127.0.0.1", ports[3],
+        gunicorn_argv("satosa_efos.simulators.demo_sp:create_app()", f"127.0.0.1:{ports[4]}", 1),
+        "127.0.0.1", ports[4],
         {"DEMO_SP_BASE_URL": journal_url, "DEMO_SP_KEY": str(key), "DEMO_SP_CERT": str(cert),
          "DEMO_SP_METADATA": str(proxy_metadata)},
         tmp_path / "journal.log",
     )  # fmt: skip
-    servers = [*servers[:2], journal]
+    servers = [*servers[:-1], journal]  # the demo application is not needed
     try:
         for server in servers:
             server.start()
         browser = Browser()
-        idp_page = browser.submit(browser.get(f"{journal_url}/"))
-        assert idp_page.url.startswith(urls.idp)
-        page = browser.submit(idp_page, username="anna", password="demo")
+        picker = browser.submit(browser.get(f"{journal_url}/"))
+        idp_page = browser.submit(picker, having="email", email="cecilia.holm@boras.se")
+        assert idp_page.url.startswith(urls.idps["boras"])
+        page = browser.submit(idp_page, username="cecilia", password="demo")
         assert page.status_code == 200, page.text
         attributes = browser.get(f"{journal_url}/sp/attributes.json").json()["attributes"]
     finally:
         stop_all(servers)
-    # Only what the new entry releases.
+    # Only what the new entry releases (Cecilia has no HSA-id at Borås's demo IdP).
     assert attributes == {
-        "givenName": ["Anna"],
-        "surname": ["Lindqvist"],
-        "employeeHsaId": ["SE2321000131-E000000001001"],
+        "givenName": ["Cecilia"],
+        "surname": ["Holm"],
     }

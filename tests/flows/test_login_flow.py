@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from helpers.browser import Browser
+from helpers.browser import Browser, log_in
 from lxml import etree
 from requests.adapters import HTTPAdapter
 
@@ -66,15 +66,16 @@ def second_node(stack, tmp_path_factory):
     node.stop()
 
 
-def login(stack, browser: Browser, username: str = "anna") -> requests.Response:
-    start = browser.get(f"{stack.urls.app}/")
-    assert start.status_code == 200
-    idp_page = browser.submit(start)  # "Logga in" -> proxy -> demo IdP login form
-    assert idp_page.url.startswith(stack.urls.idp), idp_page.url
-    # The proxy's AuthnRequest to the IdP (HTTP-Redirect) is signed with RSA-SHA256.
-    query = parse_qs(urlsplit(idp_page.history[-1].headers["Location"]).query)
+def login(stack, browser: Browser, username: str = "eva") -> requests.Response:
+    email = {"eva": "eva.sjoberg@goteborg.se", "cecilia": "cecilia.holm@boras.se"}[username]
+    page = log_in(stack, browser, username, email)
+    # The proxy's AuthnRequest to the IdP (HTTP-Redirect) was signed with RSA-SHA256.
+    to_idp = next(
+        p for p in browser.redirects if p.startswith(stack.urls.idps[stack.organisation_of(email)])
+    )
+    query = parse_qs(urlsplit(to_idp).query)
     assert query["SigAlg"] == [RSA_SHA256] and query["Signature"]
-    return browser.submit(idp_page, username=username, password="demo")
+    return page
 
 
 def verify_signature(document: etree._Element, cert: Path, tmp_path: Path, name: str) -> None:
@@ -99,14 +100,14 @@ def test_login_reaches_application_with_signed_response_across_nodes(stack, seco
 
     assert page.status_code == 200, page.text
     assert page.url.startswith(stack.urls.app)
-    assert "Anna" in page.text
+    assert "Eva" in page.text
     received = browser.get(f"{stack.urls.app}/sp/attributes.json").json()
     attributes = received["attributes"]
-    assert attributes["givenName"] == ["Anna"]
-    assert attributes["surname"] == ["Lindqvist"]
-    assert attributes["mail"] == ["anna.lindqvist@vgregion.se"]
-    assert attributes["employeeHsaId"] == ["SE2321000131-E000000001001"]
-    assert attributes["personalIdentityNumber"] == ["195006262546"]
+    assert attributes["givenName"] == ["Eva"]
+    assert attributes["surname"] == ["Sjöberg"]
+    assert attributes["mail"] == ["eva.sjoberg@goteborg.se"]
+    assert attributes["employeeHsaId"] == ["SE2120001355-E000000000101"]
+    assert attributes["personalIdentityNumber"] == ["191212121212"]
     assert len(set(nodes.used)) == 2, "both proxy nodes must have served part of the login"
 
     # The response the proxy sent to the application: response and assertion both signed
@@ -132,7 +133,7 @@ def test_login_reaches_application_with_signed_response_across_nodes(stack, seco
 
 def test_application_receives_only_released_attributes(stack):
     browser = Browser()
-    login(stack, browser, "anna")
+    login(stack, browser, "eva")
     names = set(browser.get(f"{stack.urls.app}/sp/attributes.json").json()["attributes"])
     released = {"givenName", "surname", "displayName", "mail", "personalIdentityNumber",
                 "employeeHsaId"}  # fmt: skip
@@ -141,14 +142,14 @@ def test_application_receives_only_released_attributes(stack):
 
 def test_logs_are_json_lines_without_personnummer(stack):
     browser = Browser()
-    login(stack, browser, "anna")
+    login(stack, browser, "eva")
     log = stack.logs("proxy")
     lines = [line for line in log.splitlines() if line.startswith("{")]
     assert lines, "the proxy wrote no JSON log lines"
     for line in lines:
         json.loads(line)
-    assert "195006262546" not in log
-    assert "19500626-2546" not in log
+    assert "191212121212" not in log
+    assert "19121212-1212" not in log
     assert "SAMLRequest=" not in log
 
 

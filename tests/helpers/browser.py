@@ -26,13 +26,32 @@ class Posted:
 class Browser:
     session: requests.Session = field(default_factory=requests.Session)
     posted: list[Posted] = field(default_factory=list)
+    redirects: list[str] = field(default_factory=list)
     timeout: float = 15
+
+    def __post_init__(self) -> None:
+        self.session.hooks["response"].append(self._record_redirect)
+
+    def _record_redirect(self, response: requests.Response, *args, **kwargs) -> None:
+        if response.is_redirect:
+            self.redirects.append(response.headers["Location"])
 
     def get(self, url: str) -> requests.Response:
         return self.session.get(url, timeout=self.timeout)
 
-    def submit(self, response: requests.Response, form_index: int = 0, **values: str):
-        """Submit a form of the page (after filling ``values``), then follow auto-posts."""
+    def submit(
+        self, response: requests.Response, form_index: int = 0, *, having: str = "", **values: str
+    ):
+        """Submit a form of the page (after filling ``values``), then follow auto-posts.
+
+        ``having`` picks the first form with a field of that name instead of ``form_index``.
+        """
+        if having:
+            soup = BeautifulSoup(response.text, "html.parser")
+            forms = soup.find_all("form")
+            form_index = next(
+                i for i, f in enumerate(forms) if f.find(attrs={"name": having}) is not None
+            )
         return self.follow(self._submit(response, form_index, **values))
 
     def _submit(self, response: requests.Response, form_index: int = 0, **values: str):
@@ -70,3 +89,15 @@ class Browser:
 
     def last_post_with(self, name: str) -> Posted:
         return next(p for p in reversed(self.posted) if name in p.data)
+
+
+def log_in(stack, browser: Browser, username: str = "eva", email: str = "eva.sjoberg@goteborg.se"):
+    """Demo application -> proxy -> organisation picker (e-mail typed) -> demo IdP -> back."""
+    start = browser.get(f"{stack.urls.app}/")
+    assert start.status_code == 200
+    picker = browser.submit(start)
+    assert picker.url.startswith(stack.urls.proxy), picker.url
+    idp_page = browser.submit(picker, having="email", email=email)
+    organisation = stack.organisation_of(email)
+    assert idp_page.url.startswith(stack.urls.idps[organisation]), idp_page.url
+    return browser.submit(idp_page, username=username, password="demo")

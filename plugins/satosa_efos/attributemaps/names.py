@@ -41,6 +41,16 @@ SWEDISH_EID = {
 }
 
 
+#: Names Microsoft ADFS / Entra ID release (municipal IdPs, DOMAIN.md §9); accepted, never sent.
+ADFS = {
+    "userPrincipalName": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn",
+    "mail": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
+    "givenName": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname",
+    "sn": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname",
+    "displayName": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name",
+}
+
+
 def attribute_map(to_names: dict[str, str], *accepted: dict[str, str]) -> dict:
     """A pysaml2 attribute map sending ``to_names`` and accepting those plus ``accepted``."""
     fro: dict[str, str] = {}

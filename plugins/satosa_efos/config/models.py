@@ -48,6 +48,16 @@ OrganisationNumber = Annotated[str, AfterValidator(_organisation_number)]
 Identifier = Annotated[str, Field(pattern=_ID)]
 
 
+#: Which kind of value each scope-bearing attribute holds.
+SCOPE_KINDS = {
+    "mail": "domain",
+    "userPrincipalName": "domain",
+    "employeeHsaId": "hsa_id",
+    "allEmployeeHsaIds": "hsa_id",
+}
+DEFAULT_SCOPE_ATTRIBUTES = ("mail", "employeeHsaId", "allEmployeeHsaIds")
+
+
 class LoginMethod(StrEnum):
     OWN_IDP = "own_idp"
     EFOS_MOBILE = "efos_mobile"
@@ -67,12 +77,26 @@ class Organisation(Strict):
     domains: list[Domain] = Field(default_factory=list)
     login_methods: list[LoginMethod] = Field(min_length=1)
     own_idp: OwnIdp | None = None
+    #: Internal attributes whose values prove that a user belongs here (scope check): e-mail /
+    #: UPN domains must be one of ``domains``, HSA-ids must begin with this organisation's prefix.
+    scope_attributes: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_SCOPE_ATTRIBUTES), min_length=1
+    )
     #: Dotted paths of values in this entry that are placeholders, not confirmed facts.
     placeholders: list[str] = Field(default_factory=list)
 
     @property
     def hsa_id_prefix(self) -> str:
         return hsa_id_prefix(self.organisation_number)
+
+    @field_validator("scope_attributes")
+    @classmethod
+    def _known_scope_attributes(cls, names: list[str]) -> list[str]:
+        unknown = [n for n in names if n not in SCOPE_KINDS]
+        if unknown:
+            known = ", ".join(SCOPE_KINDS)
+            raise ValueError(f"'{unknown[0]}' cannot carry scope (choose from {known})")
+        return names
 
     @field_validator("login_methods")
     @classmethod

@@ -8,6 +8,7 @@ organisation that does not exist.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,6 +121,96 @@ def _organisation_documents(conf_dir: Path, display_dir: str) -> list[Document]:
     return [load_document(single, f"{display_dir}/{ORGANISATIONS_FILE}")]
 
 
+@dataclass
+class _Entry:
+    """One organisation entry, possibly changed by later files, knowing where each key came from.
+
+    A later file in ``organisations/`` may change an entry of an earlier one (``changes:``); the
+    demo uses that to point two municipalities at its demo IdPs without copying the registry.
+    """
+
+    doc: Document
+    loc: tuple
+    raw: dict
+    overrides: dict[str, tuple[Document, tuple]]
+
+    def where(self, loc: tuple) -> tuple[Document, tuple]:
+        if loc and loc[0] in self.overrides:
+            doc, base = self.overrides[loc[0]]
+            return doc, (*base, *loc[1:])
+        return self.doc, (*self.loc, *loc)
+
+
+def _collect_entries(docs: list[Document]) -> tuple[list[_Entry], list[Problem]]:
+    entries: list[_Entry] = []
+    by_id: dict[str, _Entry] = {}
+    problems: list[Problem] = []
+    for doc in docs:
+        if doc.problems:
+            problems += doc.problems
+            continue
+        data = {} if doc.data is None else doc.data
+        if not isinstance(data, dict):
+            problems.append(doc.problem((), "the file must be a mapping with 'organisations'"))
+            continue
+        problems += [doc.problem((k,), f"unknown key '{k}' at the top level") for k in data
+                     if k not in ("organisations", "changes")]  # fmt: skip
+        for key in ("organisations", "changes"):
+            if not isinstance(data.get(key) or [], list):
+                problems.append(doc.problem((key,), f"'{key}' must be a list"))
+                data = {**data, key: []}
+        for i, raw in enumerate(data.get("organisations") or []):
+            entry = _Entry(doc, ("organisations", i), raw if isinstance(raw, dict) else {}, {})
+            if not isinstance(raw, dict):
+                problems.append(doc.problem(entry.loc, "an organisation must be a mapping"))
+                continue
+            entries.append(entry)
+            by_id.setdefault(str(raw.get("id")), entry)
+        for j, change in enumerate(data.get("changes") or []):
+            loc = ("changes", j)
+            target = by_id.get(str(change.get("id"))) if isinstance(change, dict) else None
+            if target is None:
+                problems.append(
+                    doc.problem(
+                        loc,
+                        "a change must name the id of an organisation defined in an earlier file",
+                    )  # fmt: skip
+                )
+                continue
+            for key, value in change.items():
+                if key != "id":
+                    target.raw = {**target.raw, key: value}
+                    target.overrides[key] = (doc, (*loc, key))
+    return entries, problems
+
+
+def _load_organisations(docs: list[Document]) -> tuple[list[Organisation], list[Problem]]:
+    """Validate every entry (with its changes applied) and find values used twice."""
+    entries, problems = _collect_entries(docs)
+    organisations: list[Organisation] = []
+    indexes = {k: _Index(k) for k in ("id", "organisation_number", "domain", "IdP entityID")}
+    for entry in entries:
+        try:
+            org = Organisation.model_validate(entry.raw)
+        except ValidationError as exc:
+            for error in exc.errors():
+                doc, loc = entry.where(tuple(error["loc"]))
+                problems.append(doc.problem(loc, _explain({**error, "loc": loc})))
+            continue
+
+        def add(index: str, value: str, loc: tuple, entry: _Entry = entry) -> None:
+            indexes[index].add(value, *entry.where(loc), problems)
+
+        add("id", org.id, ("id",))
+        add("organisation_number", org.organisation_number, ("organisation_number",))
+        for j, domain in enumerate(org.domains):
+            add("domain", domain, ("domains", j))
+        if org.own_idp:
+            add("IdP entityID", org.own_idp.entity_id, ("own_idp", "entity_id"))
+        organisations.append(org)
+    return organisations, problems
+
+
 def load_registries(
     conf_dir: Path,
     display_dir: str | None = None,
@@ -131,22 +222,8 @@ def load_registries(
     display_dir = (display_dir or str(conf_dir)).rstrip("/")
     problems: list[Problem] = []
 
-    organisations: list[Organisation] = []
-    indexes = {k: _Index(k) for k in ("id", "organisation_number", "domain", "IdP entityID")}
-    for doc in _organisation_documents(conf_dir, display_dir):
-        entries, found = validate_entries(doc, "organisations", Organisation)
-        problems += found
-        for i, org in entries:
-            loc = ("organisations", i)
-            indexes["id"].add(org.id, doc, (*loc, "id"), problems)
-            number = org.organisation_number
-            indexes["organisation_number"].add(number, doc, (*loc, "organisation_number"), problems)
-            for j, domain in enumerate(org.domains):
-                indexes["domain"].add(domain, doc, (*loc, "domains", j), problems)
-            if org.own_idp:
-                entity = org.own_idp.entity_id
-                indexes["IdP entityID"].add(entity, doc, (*loc, "own_idp", "entity_id"), problems)
-            organisations.append(org)
+    organisations, found = _load_organisations(_organisation_documents(conf_dir, display_dir))
+    problems += found
 
     app_doc = load_document(conf_dir / APPLICATIONS_FILE, f"{display_dir}/{APPLICATIONS_FILE}")
     app_entries, found = validate_entries(app_doc, "applications", Application)
@@ -191,6 +268,20 @@ def load_registries(
     return Registries(
         OrganisationRegistry(tuple(organisations)), ApplicationRegistry(tuple(applications))
     ), []
+
+
+@functools.cache
+def _cached(conf_dir: Path) -> Registries:
+    return require_registries(conf_dir)
+
+
+def cached_registries(conf_dir: str | Path) -> Registries:
+    """The registries of a configuration directory, read once per process.
+
+    Every plugin of one proxy asks for the same directory; the registries are immutable, so they
+    share one copy (dictionary look-ups, DESIGN.md §6).
+    """
+    return _cached(Path(conf_dir).resolve())
 
 
 def require_registries(conf_dir: Path) -> Registries:

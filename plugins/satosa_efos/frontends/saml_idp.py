@@ -19,10 +19,13 @@ from saml2.saml import NAME_FORMAT_URI
 from satosa.frontends.saml2 import SAMLFrontend
 
 from satosa_efos import attributemaps
-from satosa_efos.config.registries import require_registries
+from satosa_efos.config.registries import cached_registries
 from satosa_efos.errors import BadSamlMessage, UnknownApplication
+from satosa_efos.state_keys import REQUEST_HINTS
 
 logger = logging.getLogger(__name__)
+
+PRINCIPAL_SELECTION_NS = "http://id.swedenconnect.se/authn/1.0/principal-selection/ns"
 
 #: Applied to every application (Swedish eID profile §8: SHA-256 or stronger, both signed).
 SIGNING_POLICY = {
@@ -48,7 +51,7 @@ def release_restrictions(released: list[str], internal_attributes: dict) -> dict
 class EfosSAMLFrontend(SAMLFrontend):
     def __init__(self, auth_req_callback_func, internal_attributes, config, base_url, name):
         config = copy.deepcopy(config)
-        registries = require_registries(config.pop("registry_dir", "."))
+        registries = cached_registries(config.pop("registry_dir", "."))
         self.applications = registries.applications
         defaults = {**SIGNING_POLICY, **config.pop("policy_defaults", {})}
         idp_config = config.setdefault("idp_config", {})
@@ -81,4 +84,38 @@ class EfosSAMLFrontend(SAMLFrontend):
         issuer = parsed.message.issuer.text.strip() if parsed.message.issuer else None
         if not issuer or self.applications.for_requester(issuer) is None:
             raise UnknownApplication(f"AuthnRequest from unregistered issuer {issuer!r}")
+        context.decorate(REQUEST_HINTS, request_hints(parsed.message, context))
         return super()._handle_authn_request(context, binding_in, idp)
+
+
+def _truthy(value: object) -> bool:
+    return str(value).lower() in ("true", "1")
+
+
+def request_hints(authn_request, context) -> dict:
+    """What the AuthnRequest (and the URL) say about where the user should log in.
+
+    Routing (DOMAIN.md §9) reads these: the ``org`` URL parameter, ``<Scoping><IDPList>``, and
+    the Principal Selection extension (Swedish eID framework, namespace in PRINCIPAL_SELECTION_NS).
+    """
+    params = {**(context.request or {}), **(context.qs_params or {})}
+    idp_list = []
+    scoping = authn_request.scoping
+    if scoping is not None and scoping.idp_list is not None:
+        idp_list = [e.provider_id for e in scoping.idp_list.idp_entry or [] if e.provider_id]
+    principal = []
+    extensions = authn_request.extensions
+    for element in getattr(extensions, "extension_elements", None) or []:
+        if element.tag == "PrincipalSelection" and element.namespace == PRINCIPAL_SELECTION_NS:
+            principal += [
+                (child.text or "").strip()
+                for child in element.children or []
+                if child.tag == "MatchValue" and (child.text or "").strip()
+            ]
+    return {
+        "org": str(params["org"]).strip() if params.get("org") else None,
+        "idp_list": idp_list,
+        "principal": principal,
+        "is_passive": _truthy(authn_request.is_passive),
+        "force_authn": _truthy(authn_request.force_authn),
+    }

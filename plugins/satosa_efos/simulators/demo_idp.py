@@ -74,13 +74,17 @@ STRONG_ALGORITHMS = {
 
 
 def idp_config(
-    base_url: str, key_file: str | Path, cert_file: str | Path, metadata_files: Sequence[str | Path]
+    base_url: str,
+    key_file: str | Path,
+    cert_file: str | Path,
+    metadata_files: Sequence[str | Path],
+    title: str = "Demo-IdP (organisation)",
 ) -> dict[str, Any]:
     """The pysaml2 IdP configuration; ``metadata_files`` name the SPs (the proxy) it answers."""
     base_url = base_url.rstrip("/")
     return {
         "entityid": f"{base_url}/idp",
-        "name": "Demo-IdP (organisation)",
+        "name": title,
         "key_file": str(key_file),
         "cert_file": str(cert_file),
         "xmlsec_binary": get_xmlsec_binary(["/usr/bin", "/usr/local/bin"]),
@@ -91,7 +95,7 @@ def idp_config(
         "service": {
             "idp": {
                 **SHA256_EVERYWHERE,
-                "name": "Demo-IdP (organisation)",
+                "name": title,
                 "endpoints": {
                     "single_sign_on_service": [
                         (f"{base_url}/idp/sso/redirect", BINDING_HTTP_REDIRECT),
@@ -107,8 +111,8 @@ def idp_config(
                 "want_authn_requests_signed": False,
                 "ui_info": {
                     "display_name": [
-                        {"text": "Demo-IdP (organisation)", "lang": "sv"},
-                        {"text": "Demo IdP (organisation)", "lang": "en"},
+                        {"text": title, "lang": "sv"},
+                        {"text": title, "lang": "en"},
                     ],
                     "description": [
                         {"text": "Demo – inte en riktig tjänst", "lang": "sv"},
@@ -174,13 +178,20 @@ class DemoIdP:
         cert_file: str | Path,
         metadata_files: Sequence[str | Path],
         users: Iterable[DemoUser] | None = None,
+        organisation: str | None = None,
+        title: str = "Demo-IdP",
     ) -> None:
-        config = idp_config(base_url, key_file, cert_file, metadata_files)
+        config = idp_config(base_url, key_file, cert_file, metadata_files, title)
+        self.title = title
         self.entity_id: str = config["entityid"]
         self.login_url = f"{self.entity_id}/login"
         self.server = Server(config=IdPConfig().load(config))
         self.metadata_xml = metadata_xml(IdPConfig, config)
-        self.users = {user.username: user for user in (users or load_demo_users())}
+        self.users = {
+            user.username: user
+            for user in (users or load_demo_users())
+            if organisation is None or user.idp == organisation
+        }
         self.name_id_secret = derive_secret(key_file, "demo-idp persistent NameID")
         self.routes = {
             "/idp/sso/redirect": self.sso_redirect,
@@ -314,6 +325,7 @@ class DemoIdP:
             "idp_login.html",
             lang,
             login_url=self.login_url,
+            idp_title=self.title,
             hidden={"SAMLRequest": saml_request, "RelayState": relay_state, "binding": binding},
             bad_login=bad_login,
             username=username,
@@ -340,22 +352,28 @@ def make_app(
     cert_file: str | Path,
     metadata_files: Sequence[str | Path],
     users: Iterable[DemoUser] | None = None,
+    organisation: str | None = None,
+    title: str = "Demo-IdP",
 ) -> DemoIdP:
-    """The demo IdP as a WSGI application (``users`` defaults to demo_users.yaml)."""
-    return DemoIdP(base_url, key_file, cert_file, metadata_files, users)
+    """The demo IdP as a WSGI application (``users`` defaults to demo_users.yaml, all of them,
+    or those whose ``idp`` is ``organisation``)."""
+    return DemoIdP(base_url, key_file, cert_file, metadata_files, users, organisation, title)
 
 
 def create_app() -> DemoIdP:
     """gunicorn factory: ``gunicorn 'satosa_efos.simulators.demo_idp:create_app()'``.
 
-    Reads DEMO_IDP_BASE_URL, DEMO_IDP_KEY, DEMO_IDP_CERT and DEMO_IDP_METADATA (SP metadata
-    files separated by ``os.pathsep``).
+    Reads DEMO_IDP_BASE_URL, DEMO_IDP_KEY, DEMO_IDP_CERT, DEMO_IDP_METADATA (SP metadata
+    files separated by ``os.pathsep``), and optionally DEMO_IDP_ORGANISATION (serve only that
+    organisation's demo users) and DEMO_IDP_TITLE (the name on its pages).
     """
     return make_app(
         os.environ["DEMO_IDP_BASE_URL"],
         os.environ["DEMO_IDP_KEY"],
         os.environ["DEMO_IDP_CERT"],
         split_paths(os.environ.get("DEMO_IDP_METADATA", "")),
+        organisation=os.environ.get("DEMO_IDP_ORGANISATION") or None,
+        title=os.environ.get("DEMO_IDP_TITLE") or "Demo-IdP",
     )
 
 

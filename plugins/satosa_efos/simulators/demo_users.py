@@ -23,6 +23,13 @@ class DemoUser:
     display_name: str
     organisation: str
     attributes: dict[str, list[str]] = field(default_factory=dict)
+    #: Which organisation's demo IdP knows this user (normally their own organisation; the
+    #: demo has one user at the wrong IdP, to show the scope check).
+    idp: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.idp:
+            object.__setattr__(self, "idp", self.organisation)
 
 
 def load_demo_users(path: Path = DEMO_USERS_FILE) -> list[DemoUser]:
@@ -35,6 +42,7 @@ def load_demo_users(path: Path = DEMO_USERS_FILE) -> list[DemoUser]:
             password=str(entry.get("password", shared_password)),
             display_name=entry["display_name"],
             organisation=entry["organisation"],
+            idp=entry.get("idp", ""),
             attributes={
                 name: [str(value) for value in values]
                 for name, values in entry.get("attributes", {}).items()

@@ -21,6 +21,19 @@ MESSAGES: dict[str, dict[str, tuple[str, str]]] = {
                             " igen."),
         "internal_error": ("Tekniskt fel", "Något gick fel hos inloggningstjänsten. Försök igen"
                            " om en stund."),
+        "outside_scope": ("Inloggningen nekades", "Din organisations inloggning intygade en"
+                          " användare som inte hör till organisationen. Logga in via den"
+                          " organisation du är anställd i."),
+        "wrong_idp": ("Inloggningen nekades", "Svaret kom från en annan inloggningstjänst än den"
+                      " du skickades till. Börja om från tjänsten du ville använda."),
+        "organisation_not_allowed": ("Organisationen har inte tillgång", "Tjänsten tar inte emot"
+                                     " inloggningar från den organisation som angavs."),
+        "no_login_method": ("Inloggning saknas", "Organisationen har ännu inget inloggningssätt"
+                            " som inloggningstjänsten erbjuder. Kontakta din IT-avdelning."),
+        "no_passive": ("Inloggning krävs", "Tjänsten bad om inloggning utan att visa någon sida,"
+                       " men du behöver välja organisation och logga in."),
+        "no_idp_chosen": ("Ingen organisation vald", "Inloggningen kunde inte skickas vidare"
+                          " eftersom ingen organisation valdes. Börja om."),
     },
     "en": {
         "not_found": ("Page not found", "The address you visited does not exist at the login"
@@ -35,6 +48,19 @@ MESSAGES: dict[str, dict[str, tuple[str, str]]] = {
                             " browser blocks cookies. Go back to the service and try again."),
         "internal_error": ("Technical error", "Something went wrong at the login service."
                            " Please try again in a while."),
+        "outside_scope": ("Login refused", "Your organisation's login asserted a user who does"
+                          " not belong to that organisation. Log in through the organisation"
+                          " you work for."),
+        "wrong_idp": ("Login refused", "The answer came from another login service than the one"
+                      " you were sent to. Start again from the service you wanted to use."),
+        "organisation_not_allowed": ("Organisation not allowed", "The service does not accept"
+                                     " logins from the organisation that was given."),
+        "no_login_method": ("No login available", "Your organisation has no login method that"
+                            " this login service offers yet. Contact your IT department."),
+        "no_passive": ("Login required", "The service asked for a login without showing any"
+                       " page, but you need to choose an organisation and log in."),
+        "no_idp_chosen": ("No organisation chosen", "The login could not continue because no"
+                          " organisation was chosen. Start again."),
     },
 }  # fmt: skip
 

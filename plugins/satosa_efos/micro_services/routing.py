@@ -1,0 +1,209 @@
+"""Routing micro-service: sends each login to the right organisation and login method.
+
+The decision itself is :func:`satosa_efos.organisations.routing.decide` (DOMAIN.md §9); this
+adapter gathers its inputs from the request (frontend hints, the remember cookie, the picker
+form), shows the organisation picker or the method page when the decision needs the user, and
+hands the login to the backend of the chosen method.
+
+Configuration (``config`` of the plugin file)::
+
+    registry_dir: .                   # where organisations.yaml / applications.yaml are
+    backends:                         # login method -> backend name (only these are offered)
+      own_idp: orgidp
+    default_organisation: vgr         # optional; only for requests that allow no page (IsPassive)
+    remember_cookie: satosa_efos_org  # optional
+    remember_days: 365                # optional
+"""
+
+from __future__ import annotations
+
+import logging
+from http.cookies import SimpleCookie
+
+from pydantic import BaseModel, ConfigDict
+from satosa.context import Context
+from satosa.internal import InternalData
+from satosa.micro_services.base import RequestMicroService
+from satosa.response import Response
+
+from satosa_efos.config.models import LoginMethod
+from satosa_efos.config.registries import cached_registries
+from satosa_efos.errors import ProxyError, SessionExpired
+from satosa_efos.organisations import routing
+from satosa_efos.state_keys import REQUEST_HINTS, ROUTING
+from satosa_efos.web.picker import render_method_choice, render_picker
+
+logger = logging.getLogger(__name__)
+
+_RESUME = "satosa_efos_routing_resume"
+
+
+class RoutingConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    registry_dir: str = "."
+    backends: dict[LoginMethod, str]
+    default_organisation: str | None = None
+    remember_cookie: str = "satosa_efos_org"
+    remember_days: int = 365
+
+
+class RoutingRefused(ProxyError):
+    status = 403
+
+
+class OrganisationRouting(RequestMicroService):
+    def __init__(self, config, internal_attributes=None, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.config = RoutingConfig.model_validate(config or {})
+        registries = cached_registries(self.config.registry_dir)
+        self.organisations = registries.organisations
+        self.applications = registries.applications
+        self.policy = routing.RoutingPolicy(
+            available_methods=frozenset(self.config.backends),
+            default_organisation=self.config.default_organisation,
+        )
+        self.endpoint = f"{self.name}/select"
+
+    # -- SATOSA plumbing --------------------------------------------------------------------
+
+    def register_endpoints(self):
+        return [(f"^{self.endpoint}$", self._resume)]
+
+    def process(self, context: Context, data: InternalData):
+        hints = context.get_decoration(REQUEST_HINTS) or {}
+        context.state[_RESUME] = {
+            "target_frontend": context.target_frontend,
+            "data": data.to_dict(),
+            "hints": hints,
+            "force_authn": context.get_decoration(Context.KEY_FORCE_AUTHN),
+            "accr": context.get_decoration(Context.KEY_AUTHN_CONTEXT_CLASS_REF) or [],
+        }
+        return self._route(context, data, hints, {})
+
+    def _resume(self, context: Context):
+        saved = context.state.get(_RESUME)
+        if not saved:
+            raise SessionExpired("organisation choice without a login in progress")
+        context.target_frontend = saved["target_frontend"]
+        if saved.get("force_authn") is not None:
+            context.decorate(Context.KEY_FORCE_AUTHN, saved["force_authn"])
+        context.decorate(Context.KEY_AUTHN_CONTEXT_CLASS_REF, saved.get("accr", []))
+        form = {k: v for k, v in (context.request or {}).items() if isinstance(v, str)}
+        return self._route(context, InternalData.from_dict(saved["data"]), saved["hints"], form)
+
+    # -- the decision -------------------------------------------------------------------------
+
+    def _route(self, context: Context, data: InternalData, hints: dict, form: dict):
+        application = self.applications.for_requester(data.requester)
+        if application is None:
+            raise RoutingRefused(f"no application {data.requester!r}", code="unknown_application")
+        lang = "en" if form.get("lang") == "en" else "sv"
+        remembered = None if form.get("forget") else self._remembered(context)
+        request = routing.RoutingInput(
+            application=application,
+            org_hint=hints.get("org"),
+            idp_list=tuple(hints.get("idp_list") or ()),
+            principal_values=tuple(hints.get("principal") or ()),
+            typed_email=form.get("email") or None,
+            picked=form.get("org") or None,
+            remembered=remembered,
+            method=form.get("method") or None,
+            interactive=not hints.get("is_passive"),
+        )
+        # A search or a language switch on the picker is not yet a choice.
+        if "q" in form and not (request.typed_email or request.picked or request.method):
+            outcome = routing.AskOrganisation(self._allowed(application))
+        else:
+            outcome = routing.decide(self.organisations, self.policy, request)
+        cookies = self._cookie_headers(form, outcome)
+        if isinstance(outcome, routing.Routed):
+            response = self._hand_to_backend(context, data, hints, outcome)
+        elif isinstance(outcome, routing.AskOrganisation):
+            response = self._page(
+                render_picker(
+                    choices=outcome.choices,
+                    action=f"{self.base_url}/{self.endpoint}",
+                    lang=lang,
+                    query=form.get("q", ""),
+                    notice=(outcome.notice.code, outcome.notice.value) if outcome.notice else None,
+                    application_name=application.name,
+                    remembered=self._name(remembered),
+                    email=form.get("email", ""),
+                )
+            )
+        elif isinstance(outcome, routing.AskMethod):
+            response = self._page(
+                render_method_choice(
+                    organisation=outcome.organisation,
+                    methods=outcome.methods,
+                    action=f"{self.base_url}/{self.endpoint}",
+                    lang=lang,
+                    application_name=application.name,
+                )
+            )
+            # The method page posts only the method: keep the organisation for the next step.
+            context.state[_RESUME]["hints"] = {**hints, "org": outcome.organisation.id}
+        else:
+            raise RoutingRefused(outcome.detail, code=outcome.code)
+        response.headers.extend(cookies)
+        return response
+
+    def _hand_to_backend(self, context, data, hints, outcome: routing.Routed):
+        organisation, method = outcome.organisation, outcome.method
+        idp = organisation.own_idp.entity_id if method == LoginMethod.OWN_IDP else None
+        context.state[ROUTING] = {
+            "organisation": organisation.id,
+            "method": str(method),
+            "idp": idp,
+            "source": str(outcome.source),
+            "hints": {k: hints.get(k) for k in ("is_passive", "force_authn")},
+        }
+        context.state.pop(_RESUME, None)
+        context.target_backend = self.config.backends[method]
+        if idp:
+            context.decorate(Context.KEY_TARGET_ENTITYID, idp)
+        accr = context.get_decoration(Context.KEY_AUTHN_CONTEXT_CLASS_REF)
+        if accr:
+            # Requested LoA goes upstream, compared exactly (DOMAIN.md §5).
+            context.state[Context.KEY_TARGET_AUTHN_CONTEXT_CLASS_REF] = {
+                "class_ref": list(accr),
+                "comparison": "exact",
+            }
+        logger.info("routed login to %s via %s (%s)", organisation.id, method, outcome.source.value)
+        return super().process(context, data)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _allowed(self, application) -> tuple:
+        return routing.allowed_organisations(self.organisations, application)
+
+    def _name(self, org_id: str | None) -> str | None:
+        organisation = self.organisations.by_id.get(org_id) if org_id else None
+        return organisation.name if organisation else None
+
+    def _remembered(self, context: Context) -> str | None:
+        cookie = SimpleCookie()
+        try:
+            cookie.load(context.cookie or "")
+        except Exception:  # a malformed Cookie header is the browser's problem, not a 500
+            return None
+        morsel = cookie.get(self.config.remember_cookie)
+        return morsel.value if morsel and morsel.value in self.organisations.by_id else None
+
+    def _cookie_headers(self, form: dict, outcome) -> list[tuple[str, str]]:
+        name = self.config.remember_cookie
+        attributes = "Path=/; HttpOnly; Secure; SameSite=Lax"
+        if self.base_url.startswith("http://"):
+            attributes = "Path=/; HttpOnly; SameSite=Lax"  # the demo on plain-http loopback
+        if form.get("forget"):
+            return [("Set-Cookie", f"{name}=; Max-Age=0; {attributes}")]
+        if form.get("remember") and isinstance(outcome, (routing.Routed, routing.AskMethod)):
+            org_id = outcome.organisation.id
+            max_age = self.config.remember_days * 86400
+            return [("Set-Cookie", f"{name}={org_id}; Max-Age={max_age}; {attributes}")]
+        return []
+
+    @staticmethod
+    def _page(html: str) -> Response:
+        return Response(html, content="text/html; charset=utf-8")

@@ -1,0 +1,13 @@
+"""Names under which the project's SATOSA plugins hand facts to each other.
+
+Decorations live for one HTTP request; state entries travel in SATOSA's encrypted state cookie
+from one request of a login to the next (keep them small: the cookie's budget is ~3.5 kB).
+"""
+
+#: Decoration set by the SAML frontend: what the request says about where to log in
+#: (``org``, ``idp_list``, ``principal``, ``is_passive``, ``force_authn``).
+REQUEST_HINTS = "satosa_efos.request_hints"
+
+#: State entry of the routing decision: ``organisation``, ``method``, ``idp`` (entityID or
+#: None), ``source``, and the request hints the backend passes upstream.
+ROUTING = "satosa_efos_routing"
