@@ -8,7 +8,7 @@ RUN_PACKAGES := xmlsec1
 TEST_PACKAGES := chromium fonts-dejavu-core
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test setup test-setup debian-packages lint format check-config clean
+.PHONY: run test setup test-setup debian-packages bench lint format check-config clean
 
 ## make run: set everything up and start the embedded demo (Ctrl-C stops it)
 run: setup
@@ -46,6 +46,9 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 # Development keys for the production-shaped conf/ (gitignored; production keys come from Ansible).
 conf/keys/state-encryption.key: | $(VENV)/.installed
 	$(BIN)/satosa-efos keys conf
+
+bench: setup
+	$(BIN)/python tests/bench/bench_routing.py
 
 lint:
 	$(BIN)/ruff check plugins tests

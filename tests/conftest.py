@@ -41,13 +41,13 @@ class Stack:
         return (self.log_dir / f"{name}.log").read_text(errors="replace")
 
 
-def start_stack(tmp: Path, workers: int = 3) -> Stack:
+def start_stack(tmp: Path, workers: int = 3, conf_dir: Path = demo.DEMO_CONF) -> Stack:
     ports = [free_port() for _ in range(2 + len(demo.DEMO_IDPS))]
     urls = demo.DemoUrls.on_ports("127.0.0.1", *ports)
     demo_dir, log_dir = tmp / "demo", tmp / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    demo.prepare(urls, demo_dir)
-    servers = demo.servers(urls, demo_dir, workers=workers, log_dir=log_dir)
+    demo.prepare(urls, demo_dir, conf_dir)
+    servers = demo.servers(urls, demo_dir, conf_dir, workers=workers, log_dir=log_dir)
     try:
         for server in servers:
             server.start()

@@ -300,3 +300,77 @@ def test_accepts_a_new_application_with_its_metadata(conf, capsys):
     write_sp_metadata(conf)
     add_application(conf, app_entry(allowed_organisations="[ale, vgr]"))
     assert check(conf, capsys) == (0, [])
+
+
+def test_reports_routing_to_a_backend_that_is_not_loaded(conf, capsys):
+    path = conf / "plugins" / "microservices" / "routing.yaml"
+    edit(path, "own_idp: orgidp", "own_idp: orgidps")
+    status, lines = check(conf, capsys)
+    assert status == 1
+    assert lines == [
+        f"{path}:{line_of(path, 'own_idp: orgidps')}: login method own_idp names backend "
+        "'orgidps', which is not loaded (backends: orgidp)"
+    ]
+
+
+def test_reports_plugin_configuration_errors_with_lines(conf, capsys):
+    path = conf / "plugins" / "microservices" / "routing.yaml"
+    edit(path, "  registry_dir: .", "  registry_dir: .\n  remember_dayz: 3")
+    status, lines = check(conf, capsys)
+    assert status == 1
+    assert lines == [
+        f"{path}:{line_of(path, 'remember_dayz')}: unknown key 'remember_dayz' in config"
+    ]
+
+
+def test_reports_default_organisation_that_does_not_exist(conf, capsys):
+    path = conf / "plugins" / "microservices" / "routing.yaml"
+    text = path.read_text()
+    path.write_text(text.replace("default_organisation: null", "default_organisation: atlantis"))
+    status, lines = check(conf, capsys)
+    assert status == 1
+    assert lines == [
+        f"{path}:{line_of(path, 'atlantis')}: organisation 'atlantis' is not in the "
+        "organisation registry"
+    ]
+
+
+def test_reports_change_to_an_organisation_no_earlier_file_defines(conf, capsys):
+    folder = conf / "organisations"
+    folder.mkdir()
+    (conf / "organisations.yaml").rename(folder / "00-regional.yaml")
+    change = folder / "10-local.yaml"
+    change.write_text("changes:\n  - id: atlantis\n    domains: [atlantis.se]\n")
+    status, lines = check(conf, capsys)
+    assert status == 1
+    assert lines == [
+        f"{change}:2: a change must name the id of an organisation defined in an earlier file"
+    ]
+
+
+def test_change_in_a_later_file_is_checked_where_it_is_written(conf, capsys):
+    folder = conf / "organisations"
+    folder.mkdir()
+    (conf / "organisations.yaml").rename(folder / "00-regional.yaml")
+    change = folder / "10-local.yaml"
+    change.write_text("changes:\n  - id: ale\n    domains: [alingsas.se]\n")
+    status, lines = check(conf, capsys)
+    assert status == 1
+    regional = folder / "00-regional.yaml"
+    assert lines == [
+        f"{change}:3: domain 'alingsas.se' is already used at "
+        f"{regional}:{line_of(regional, 'domains: [alingsas.se]')}"
+    ]
+
+
+def test_reports_scope_attribute_that_cannot_carry_scope(conf, capsys):
+    path = conf / "organisations.yaml"
+    edit(
+        path,
+        "    domains: [ale.se]\n",
+        "    domains: [ale.se]\n    scope_attributes: [givenName]\n",
+    )
+    status, lines = check(conf, capsys)
+    assert status == 1
+    assert len(lines) == 1 and lines[0].startswith(f"{path}:{line_of(path, 'scope_attributes')}:")
+    assert "'givenName' cannot carry scope" in lines[0]

@@ -20,6 +20,7 @@ from saml2.saml import (
 )
 from werkzeug.test import Client
 
+from satosa_efos.demo import DEMO_IDPS
 from satosa_efos.keys import ensure_keypair
 from satosa_efos.simulators import demo_idp, demo_sp
 from satosa_efos.simulators.demo_users import load_demo_users
@@ -35,6 +36,8 @@ DEMO_BANNER = "Demo – inte en riktig tjänst"
 class Peers:
     idp_app: demo_idp.DemoIdP
     sp_app: demo_sp.DemoSP
+    #: Göteborg's demo IdP as ``satosa-efos demo`` runs it: its title, its users only.
+    goteborg_idp_app: demo_idp.DemoIdP
 
     def browser(self) -> tuple[Client, Client]:
         """One browser: a cookie jar for the SP and one for the IdP."""
@@ -51,6 +54,14 @@ def peers(tmp_path_factory: pytest.TempPathFactory) -> Peers:
     return Peers(
         idp_app=demo_idp.make_app(IDP_BASE, idp_key, idp_cert, [sp_metadata]),
         sp_app=demo_sp.make_app(SP_BASE, sp_key, sp_cert, [idp_metadata]),
+        goteborg_idp_app=demo_idp.make_app(
+            IDP_BASE,
+            idp_key,
+            idp_cert,
+            [sp_metadata],
+            organisation="goteborg",
+            title=DEMO_IDPS["goteborg"],
+        ),
     )
 
 
@@ -314,18 +325,45 @@ def test_idp_refuses_an_unreadable_saml_request_with_a_swedish_page(peers: Peers
 
 
 def test_idp_login_page_is_swedish_first_and_switches_to_english(peers: Peers) -> None:
-    sp, idp = peers.browser()
+    sp, _ = peers.browser()
     request_fields = start_login(sp)
+    idp = Client(peers.goteborg_idp_app)
 
     swedish = idp.post("/idp/sso/post", data=request_fields)
-    assert "Logga in hos Demo-IdP" in swedish.text and "Användarnamn" in swedish.text
+    assert "<h1>Logga in hos Göteborgs Stad (demo-IdP)</h1>" in swedish.text
+    assert "<title>Logga in hos Göteborgs Stad (demo-IdP) – Demo</title>" in swedish.text
+    assert "Användarnamn" in swedish.text
     assert DEMO_BANNER in swedish.text and "<code>demo</code>" in swedish.text
     action, switch = form_fields(swedish.text, "lang-switch")
     assert switch["lang"] == "en"
 
     english = idp.post(path_of(action), data=switch)
     assert english.status_code == 200
-    assert 'lang="en"' in english.text and "Log in at Demo IdP" in english.text
+    assert 'lang="en"' in english.text
+    assert "<h1>Log in at Göteborgs Stad (demo-IdP)</h1>" in english.text
+    assert "Logga in hos" not in english.text
+
+
+def test_idp_without_a_title_is_called_demo_idp(peers: Peers) -> None:
+    sp, idp = peers.browser()
+
+    page = idp.post("/idp/sso/post", data=start_login(sp))
+
+    assert "<h1>Logga in hos Demo-IdP</h1>" in page.text
+
+
+def test_organisation_idp_lists_and_accepts_only_its_own_users(peers: Peers) -> None:
+    sp, _ = peers.browser()
+    request_fields = start_login(sp)
+    idp = Client(peers.goteborg_idp_app)
+
+    page = idp.post("/idp/sso/post", data=request_fields)
+
+    listed = re.findall(r"<td><code>([^<]+)</code></td>", page.text)
+    assert listed == ["eva", "gustav"]
+    refused = log_in_at_idp(idp, request_fields, "cecilia", "demo")  # Borås's user
+    assert "Fel användarnamn eller lösenord" in refused.text
+    assert "SAMLResponse" not in refused.text
 
 
 def test_peers_serve_metadata_and_answer_unknown_paths_with_404(peers: Peers) -> None:
@@ -348,6 +386,7 @@ def test_logout_forgets_the_login_in_this_browser(peers: Peers) -> None:
     assert sp.get("/sp/attributes.json").status_code == 401
 
 
+# DOMAIN.md §6: the published test personnummer (one samordningsnummer) the demo may use.
 PUBLISHED_TEST_NUMBERS = {
     "195006262546",
     "197309069289",
@@ -355,17 +394,26 @@ PUBLISHED_TEST_NUMBERS = {
     "191212121212",
     "197010632391",
 }
+# Organisation numbers of the organisations whose users carry an HSA-id: VGR (DOMAIN.md §6)
+# and Göteborgs Stad. An HSA-id starts with SE<organisation number>- of the user's organisation.
+ORGANISATION_NUMBERS = {"vgr": "2321000131", "goteborg": "2120001355"}
 
 
 def test_demo_users_carry_only_published_test_identifiers() -> None:
     users = load_demo_users()
 
-    assert 5 <= len(users) <= 6
     assert len({user.username for user in users}) == len(users)
     for user in users:
         assert set(user.attributes.get("personalIdentityNumber", [])) <= PUBLISHED_TEST_NUMBERS
         for hsa_id in user.attributes.get("employeeHsaId", []):
-            assert re.fullmatch(r"SE2321000131-[A-Za-z0-9]+", hsa_id) and len(hsa_id) <= 31
+            prefix = f"SE{ORGANISATION_NUMBERS[user.organisation]}-"
+            assert re.fullmatch(re.escape(prefix) + "[A-Za-z0-9]+", hsa_id), (user, hsa_id)
+            assert len(hsa_id) <= 31
         domain = user.attributes["mail"][0].rsplit("@", 1)[1]
         assert domain in {"vgregion.se", "boras.se", "ale.se", "goteborg.se", "lerum.se"}
         assert {"givenName", "sn", "displayName", "mail"} <= set(user.attributes)
+    served = {org: {u.username for u in users if u.idp == org} for org in DEMO_IDPS}
+    assert served == {"goteborg": {"eva", "gustav"}, "boras": {"cecilia", "ivar"}}
+    # One user is at another organisation's IdP, to show the scope check; nobody else is.
+    assert [u.username for u in users if u.idp != u.organisation] == ["ivar"]
+    assert any(u.attributes.get("employeeHsaId") for u in users if u.organisation == "goteborg")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from satosa_efos.config.files import check_certificate, check_metadata, check_private_key
-from satosa_efos.config.registries import load_registries
+from satosa_efos.config.registries import load_registries, validate
 from satosa_efos.config.source import ConfigError, Document, Problem, load_document
 
 PROXY_CONF = "proxy_conf.yaml"
@@ -39,6 +39,17 @@ KNOWN = {
     "cookies_samesite_compat",
 }
 PLUGIN_KEYS = {"module", "name", "config", "plugin"}
+
+
+@dataclass(frozen=True)
+class PluginFacts:
+    """What a plugin's ``cross_check(config, facts)`` may check its configuration against.
+
+    ``organisations`` is None when the registry itself has problems (reported separately).
+    """
+
+    backends: frozenset[str]
+    organisations: frozenset[str] | None
 
 
 @dataclass
@@ -89,20 +100,31 @@ def _file_problems(doc: Document, data: Any, conf_dir: Path, base: tuple) -> lis
     return problems
 
 
-def _import_problem(module_path: str) -> str | None:
+def _import_plugin(module_path: str) -> tuple[type | None, str | None]:
+    """(class, None) or (None, why it cannot be loaded)."""
     module_name, _, class_name = module_path.rpartition(".")
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # any import failure is a configuration problem to report
-        return f"cannot import module '{module_name}': {exc}"
+        return None, f"cannot import module '{module_name}': {exc}"
     if not hasattr(module, class_name):
-        return f"module '{module_name}' has no '{class_name}'"
-    return None
+        return None, f"module '{module_name}' has no '{class_name}'"
+    return getattr(module, class_name), None
+
+
+@dataclass
+class _Plugin:
+    """A loaded plugin entry, kept for the checks that need every plugin (cross-checks)."""
+
+    data: dict
+    doc: Document
+    base: tuple
+    cls: type | None
 
 
 def _load_plugin(
     entry: Any, conf_dir: Path, display_dir: str, owner: Document, loc: tuple
-) -> tuple[dict | None, list[Problem], Document | None]:
+) -> tuple[_Plugin | None, list[Problem], Document | None]:
     if isinstance(entry, dict):
         doc, data, base = owner, entry, loc
     else:
@@ -117,12 +139,21 @@ def _load_plugin(
     for key in ("module", "name"):
         if not isinstance(data.get(key), str) or not data.get(key):
             problems.append(doc.problem(base, f"plugin is missing '{key}'"))
-    if isinstance(data.get("module"), str) and (reason := _import_problem(data["module"])):
-        problems.append(doc.problem((*base, "module"), reason))
-    if not isinstance(data.get("config", {}), dict):
+    cls = None
+    if isinstance(data.get("module"), str):
+        cls, reason = _import_plugin(data["module"])
+        if reason:
+            problems.append(doc.problem((*base, "module"), reason))
+    config = data.get("config", {})
+    if not isinstance(config, dict):
         problems.append(doc.problem((*base, "config"), "'config' must be a mapping"))
-    problems += _file_problems(doc, data.get("config", {}), conf_dir, (*base, "config"))
-    return data, problems, doc if doc is not owner else None
+    elif (model := getattr(cls, "CONFIG_MODEL", None)) is not None:
+        # The project's own plugins declare their configuration as a model: check it here, with
+        # lines, instead of failing when the first worker starts.
+        _, found = validate(doc, model, config, (*base, "config"))
+        problems += found
+    problems += _file_problems(doc, config, conf_dir, (*base, "config"))
+    return _Plugin(data, doc, base, cls), problems, doc if doc is not owner else None
 
 
 def load_proxy_config(
@@ -137,6 +168,7 @@ def load_proxy_config(
     if not isinstance(main.data, dict):
         return None, [main.problem((), "proxy_conf.yaml must be a mapping")]
     data, problems, documents = dict(main.data), [], [main]
+    plugins: list[_Plugin] = []
     problems += [main.problem((), f"missing required key '{k}'") for k in REQUIRED
                  if k not in data]  # fmt: skip
     problems += [main.problem((k,), f"unknown key '{k}' (not a SATOSA setting)") for k in data
@@ -173,12 +205,22 @@ def load_proxy_config(
             documents += [doc] if doc else []
             if plugin is not None:
                 loaded.append(plugin)
-        data[key] = loaded
+                plugins.append(plugin)
+        data[key] = [plugin.data for plugin in loaded]
 
-    _, registry_problems = load_registries(
+    registries, registry_problems = load_registries(
         conf_dir, display_dir, known_attributes=lambda name: name in attributes
     )
     problems += registry_problems
+    facts = PluginFacts(
+        backends=frozenset(b.get("name") for b in data.get("BACKEND_MODULES") or []),
+        organisations=frozenset(registries.organisations.by_id) if registries else None,
+    )
+    for plugin in plugins:
+        check = getattr(plugin.cls, "cross_check", None)
+        if check is not None and isinstance(plugin.data.get("config"), dict):
+            for loc, message in check(plugin.data["config"], facts):
+                problems.append(plugin.doc.problem((*plugin.base, "config", *loc), message))
     if problems:
         return None, problems
     return ProxyConfig(conf_dir, data, documents), []

@@ -187,16 +187,17 @@ def _collect_entries(docs: list[Document]) -> tuple[list[_Entry], list[Problem]]
 def _load_organisations(docs: list[Document]) -> tuple[list[Organisation], list[Problem]]:
     """Validate every entry (with its changes applied) and find values used twice."""
     entries, problems = _collect_entries(docs)
-    organisations: list[Organisation] = []
-    indexes = {k: _Index(k) for k in ("id", "organisation_number", "domain", "IdP entityID")}
+    valid: list[tuple[_Entry, Organisation]] = []
     for entry in entries:
         try:
-            org = Organisation.model_validate(entry.raw)
+            valid.append((entry, Organisation.model_validate(entry.raw)))
         except ValidationError as exc:
             for error in exc.errors():
                 doc, loc = entry.where(tuple(error["loc"]))
                 problems.append(doc.problem(loc, _explain({**error, "loc": loc})))
-            continue
+    indexes = {k: _Index(k) for k in ("id", "organisation_number", "domain", "IdP entityID")}
+    # Entries a later file changed come last, so that a clash is reported at the change.
+    for entry, org in sorted(valid, key=lambda pair: bool(pair[0].overrides)):
 
         def add(index: str, value: str, loc: tuple, entry: _Entry = entry) -> None:
             indexes[index].add(value, *entry.where(loc), problems)
@@ -207,7 +208,7 @@ def _load_organisations(docs: list[Document]) -> tuple[list[Organisation], list[
             add("domain", domain, ("domains", j))
         if org.own_idp:
             add("IdP entityID", org.own_idp.entity_id, ("own_idp", "entity_id"))
-        organisations.append(org)
+    organisations = [org for _, org in valid]
     return organisations, problems
 
 

@@ -53,6 +53,32 @@ class RoutingRefused(ProxyError):
 
 
 class OrganisationRouting(RequestMicroService):
+    CONFIG_MODEL = RoutingConfig
+
+    @staticmethod
+    def cross_check(config: dict, facts) -> list[tuple[tuple, str]]:
+        """check-config: every method's backend is loaded, the default organisation exists."""
+        problems = []
+        for method, backend in (config.get("backends") or {}).items():
+            if method in set(LoginMethod) and backend not in facts.backends:
+                loaded = ", ".join(sorted(facts.backends)) or "none"
+                problems.append(
+                    (
+                        (("backends", method)),
+                        f"login method {method} names backend "
+                        f"'{backend}', which is not loaded (backends: {loaded})",
+                    )
+                )
+        default = config.get("default_organisation")
+        if default and facts.organisations is not None and default not in facts.organisations:
+            problems.append(
+                (
+                    (("default_organisation",)),
+                    f"organisation '{default}' is not in the organisation registry",
+                )
+            )
+        return problems
+
     def __init__(self, config, internal_attributes=None, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.config = RoutingConfig.model_validate(config or {})

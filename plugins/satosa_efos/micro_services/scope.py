@@ -34,6 +34,8 @@ class OutsideScope(ProxyError):
 
 
 class ScopeCheck(ResponseMicroService):
+    CONFIG_MODEL = ScopeConfig
+
     def __init__(self, config, internal_attributes=None, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.config = ScopeConfig.model_validate(config or {})
