@@ -41,9 +41,12 @@ class Stack:
         return (self.log_dir / f"{name}.log").read_text(errors="replace")
 
 
-def start_stack(tmp: Path, workers: int = 3, conf_dir: Path = demo.DEMO_CONF) -> Stack:
-    ports = [free_port() for _ in range(2 + len(demo.DEMO_IDPS))]
-    urls = demo.DemoUrls.on_ports("127.0.0.1", *ports)
+def start_stack(
+    tmp: Path, workers: int = 3, conf_dir: Path = demo.DEMO_CONF, urls: demo.DemoUrls | None = None
+) -> Stack:
+    if urls is None:
+        ports = [free_port() for _ in range(2 + len(demo.DEMO_IDPS))]
+        urls = demo.DemoUrls.on_ports("127.0.0.1", *ports)
     demo_dir, log_dir = tmp / "demo", tmp / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     demo.prepare(urls, demo_dir, conf_dir)

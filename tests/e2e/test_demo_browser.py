@@ -2,8 +2,10 @@
 
 The same journey as tests/flows/test_login_flow.py, but with a browser's own HTML, JavaScript and
 cookies: the demo application's "Logga in" posts to the application, whose page posts the SAML
-request to the proxy by script, the proxy sends the browser to the demo IdP, and after the login
-the IdP's and the proxy's auto-posting forms carry the responses back to the application.
+request to the proxy by script; the proxy shows its organisation picker, where the user types an
+e-mail address or picks an organisation, and sends the browser to that organisation's demo IdP;
+after the login the IdP's and the proxy's auto-posting forms carry the responses back to the
+application (or the proxy refuses a user that the organisation's IdP may not assert).
 
 The browser is Debian's Chromium (``make test`` installs it); Playwright never downloads one.
 """
@@ -17,7 +19,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Response, expect, sync_playwright
+
+from satosa_efos.demo import DEMO_IDPS
 
 pytestmark = pytest.mark.browser
 
@@ -33,6 +37,8 @@ CHROMIUM_ARGS = [
 ]
 TIMEOUT_MS = 15_000
 SCREENSHOT_COPY = Path("/tmp/satosa-efos-logged-in.png")
+PICKER_SCREENSHOT_COPY = Path("/tmp/satosa-efos-picker-375.png")
+REMEMBER_COOKIE = "satosa_efos_org"  # conf/demo/plugins/microservices/routing.yaml default
 
 
 @pytest.fixture(scope="module")
@@ -72,29 +78,87 @@ def at(base_url: str) -> re.Pattern[str]:
     return re.compile("^" + re.escape(base_url) + "(/|$)")
 
 
-def go_to_idp_login(page: Page, stack) -> None:
-    """From the application's start page to the demo IdP's login form (in Swedish)."""
+def go_to_picker(page: Page, stack) -> None:
+    """From the application's start page to the proxy's organisation picker (in Swedish)."""
     page.goto(f"{stack.urls.app}/")
     expect(page.get_by_role("heading", name="Demoapplikation", level=1)).to_be_visible()
     page.get_by_role("button", name="Logga in", exact=True).click()
-    expect(page).to_have_url(at(stack.urls.idp))
-    expect(page.get_by_role("heading", name="Logga in hos Demo-IdP", level=1)).to_be_visible()
+    expect_picker(page, stack)
+
+
+def expect_picker(page: Page, stack) -> None:
+    expect(page).to_have_url(at(stack.urls.proxy))
+    expect(page.get_by_role("heading", name="Välj organisation", level=1)).to_be_visible()
+
+
+def expect_idp_login(page: Page, stack, organisation: str) -> None:
+    """The browser is at ``organisation``'s demo IdP, on its Swedish login form."""
+    expect(page).to_have_url(at(stack.urls.idps[organisation]))
+    title = f"Logga in hos {DEMO_IDPS[organisation]}"
+    expect(page.get_by_role("heading", name=title, level=1)).to_be_visible()
+
+
+def pick_organisation(page: Page, stack, name: str, organisation: str) -> None:
+    """On the picker, press the button of the organisation called ``name``."""
+    page.get_by_role("list", name="Organisationer").get_by_role(
+        "button", name=name, exact=True
+    ).click()
+    expect_idp_login(page, stack, organisation)
+
+
+def type_email(page: Page, stack, email: str) -> None:
+    """On the picker, route by an e-mail address typed into "E-postadress"."""
+    page.get_by_label("E-postadress", exact=True).fill(email)
+    page.get_by_role("button", name="Fortsätt", exact=True).click()
+    expect_idp_login(page, stack, stack.organisation_of(email))
+
+
+def go_to_idp_login(page: Page, stack, organisation: str = "goteborg") -> None:
+    """From the application's start page, through the picker, to an organisation's demo IdP."""
+    go_to_picker(page, stack)
+    pick_organisation(
+        page,
+        stack,
+        {"goteborg": "Göteborgs Stad", "boras": "Borås Stad"}[organisation],
+        organisation,
+    )
+
+
+def log_in_at_idp(page: Page, username: str, password: str = "demo") -> None:
+    page.get_by_label("Användarnamn").fill(username)
+    page.get_by_label("Lösenord").fill(password)
+    page.get_by_role("button", name="Logga in", exact=True).click()
+
+
+def expect_logged_in(page: Page, stack, *values: str) -> None:
+    """The application's logged-in page, showing ``values`` among the attributes."""
+    expect(page).to_have_url(f"{stack.urls.app}/sp/loggedin")
+    expect(page.get_by_role("heading", name="Inloggad", level=1)).to_be_visible()
+    attributes = page.locator("table#attributes")
+    for value in values:
+        expect(attributes).to_contain_text(value)
+
+
+def main_frame_urls(page: Page) -> list[str]:
+    """Every URL the page's main frame commits from now on (pages shown, not redirects)."""
+    urls: list[str] = []
+    page.on(
+        "framenavigated", lambda frame: urls.append(frame.url) if frame is page.main_frame else None
+    )
+    return urls
 
 
 def test_user_logs_in_through_the_proxy_in_a_browser(stack, chromium, tmp_path):
     with fresh_page(chromium) as page:
-        go_to_idp_login(page, stack)
+        go_to_picker(page, stack)
+        type_email(page, stack, "eva.sjoberg@goteborg.se")
 
-        page.get_by_label("Användarnamn").fill("anna")
-        page.get_by_label("Lösenord").fill("demo")
-        page.get_by_role("button", name="Logga in", exact=True).click()
+        log_in_at_idp(page, "eva")
 
         # The IdP's auto-posting form goes to the proxy, the proxy's to the application.
-        expect(page).to_have_url(at(stack.urls.app))
-        expect(page.get_by_role("heading", name="Inloggad", level=1)).to_be_visible()
-        attributes = page.locator("table#attributes")
-        for value in ("Anna", "Lindqvist", "anna.lindqvist@vgregion.se"):
-            expect(attributes).to_contain_text(value)
+        expect_logged_in(
+            page, stack, "Eva", "Sjöberg", "eva.sjoberg@goteborg.se", "SE2120001355-E000000000101"
+        )
         expect(page.get_by_role("note")).to_contain_text("Demo")
 
         screenshot = tmp_path / "logged-in.png"
@@ -103,18 +167,159 @@ def test_user_logs_in_through_the_proxy_in_a_browser(stack, chromium, tmp_path):
         shutil.copyfile(screenshot, SCREENSHOT_COPY)
 
         # POST-redirect-GET: the login is shown by a GET page, which a reload simply shows again.
-        expect(page).to_have_url(f"{stack.urls.app}/sp/loggedin")
         reloaded = page.reload()
         assert reloaded is not None and reloaded.status == 200
         assert reloaded.request.method == "GET"
-        expect(page.locator("table#attributes")).to_contain_text("Lindqvist")
+        expect(page.locator("table#attributes")).to_contain_text("Sjöberg")
 
         page.get_by_role("link", name="English", exact=True).click()
         expect(page.get_by_role("heading", name="Logged in", level=1)).to_be_visible()
         expect(page.locator("html")).to_have_attribute("lang", "en")
-        expect(page.locator("table#attributes")).to_contain_text("Lindqvist")
+        expect(page.locator("table#attributes")).to_contain_text("Sjöberg")
         page.get_by_role("link", name="Svenska", exact=True).click()
         expect(page.get_by_role("heading", name="Inloggad", level=1)).to_be_visible()
+
+
+def test_user_picks_an_organisation_from_the_list(stack, chromium):
+    with fresh_page(chromium) as page:
+        go_to_picker(page, stack)
+        expect(page.get_by_role("list", name="Organisationer").get_by_role("button")).to_have_count(
+            50
+        )
+        pick_organisation(page, stack, "Borås Stad", "boras")
+
+        log_in_at_idp(page, "cecilia")
+
+        expect_logged_in(page, stack, "Cecilia", "Holm", "cecilia.holm@boras.se", "198906059483")
+        # No remember box was ticked: the proxy set no cookie for next time.
+        assert REMEMBER_COOKIE not in {cookie["name"] for cookie in page.context.cookies()}
+
+
+def test_user_picks_an_organisation_with_the_keyboard_only(stack, chromium):
+    """DOMAIN.md §9 / the routing issue: the picker works with the keyboard alone.
+
+    Only ``page.keyboard`` from the application's start page to its logged-in page: no clicks
+    and no ``fill``. After each key the focused element is checked, so the test also pins the
+    tab order of the application's start page, the picker and the IdP's login form.
+    """
+    with fresh_page(chromium) as page:
+        page.goto(f"{stack.urls.app}/")
+        expect(page.get_by_role("heading", name="Demoapplikation", level=1)).to_be_visible()
+        keys = page.keyboard
+
+        keys.press("Tab")
+        expect(page.get_by_role("link", name="English", exact=True)).to_be_focused()
+        keys.press("Tab")
+        expect(page.get_by_role("button", name="Logga in", exact=True)).to_be_focused()
+        keys.press("Enter")
+
+        # The picker: the language link, the e-mail form, then the search box.
+        expect_picker(page, stack)
+        keys.press("Tab")
+        expect(page.get_by_role("link", name="English", exact=True)).to_be_focused()
+        keys.press("Tab")
+        expect(page.get_by_role("textbox", name="E-postadress", exact=True)).to_be_focused()
+        keys.press("Tab")
+        expect(page.get_by_role("button", name="Fortsätt", exact=True)).to_be_focused()
+        keys.press("Tab")
+        search = page.get_by_role("searchbox", name="Sök organisation")
+        expect(search).to_be_focused()
+        assert page.evaluate("document.activeElement.name") == "q"
+
+        count = page.locator("#org-count")
+        expect(count).to_have_attribute("aria-live", "polite")
+        expect(count).to_have_text("50 organisationer")
+        keys.type("borås")
+        expect(search).to_have_value("borås")
+        buttons = page.get_by_role("list", name="Organisationer").get_by_role("button")
+        expect(buttons).to_have_text(["Borås Stad"])  # the others are hidden, not just greyed
+        expect(count).to_have_text("1 organisation")  # the live region announces the count
+
+        # The (hidden) search button is skipped; the remember box comes before the list.
+        keys.press("Tab")
+        expect(page.get_by_role("checkbox", name="Kom ihåg mitt val")).to_be_focused()
+        keys.press("Tab")
+        expect(page.get_by_role("button", name="Borås Stad", exact=True)).to_be_focused()
+        assert page.evaluate("[document.activeElement.name, document.activeElement.value]") == [
+            "org",
+            "boras",
+        ]
+        keys.press("Enter")
+
+        # Borås's demo IdP puts the focus in the username field itself (autofocus); Shift+Tab
+        # reaches its language switch, and Tab comes back.
+        expect_idp_login(page, stack, "boras")
+        username = page.get_by_role("textbox", name="Användarnamn")
+        expect(username).to_be_focused()
+        keys.press("Shift+Tab")
+        expect(page.get_by_role("button", name="English", exact=True)).to_be_focused()
+        keys.press("Tab")
+        expect(username).to_be_focused()
+        keys.type("cecilia")
+        keys.press("Tab")
+        expect(page.get_by_label("Lösenord")).to_be_focused()
+        assert page.evaluate("document.activeElement.name") == "password"
+        keys.type("demo")
+        keys.press("Enter")
+
+        expect_logged_in(page, stack, "Cecilia", "Holm", "cecilia.holm@boras.se")
+
+
+def test_user_of_another_organisation_is_refused_by_the_scope_check(stack, chromium):
+    """ivar works for Göteborg but is known to Borås's IdP: the proxy refuses what it asserts."""
+    with fresh_page(chromium) as page:
+        go_to_idp_login(page, stack, "boras")
+        shown = main_frame_urls(page)
+        answers: list[Response] = []
+        page.on(
+            "response", lambda r: answers.append(r) if r.request.is_navigation_request() else None
+        )
+
+        log_in_at_idp(page, "ivar")
+
+        expect(page).to_have_url(at(stack.urls.proxy))
+        expect(page.get_by_role("heading", name="Inloggningen nekades", level=1)).to_be_visible()
+        expect(page.locator("main")).to_contain_text("inte hör till organisationen")
+        expect(page.get_by_role("heading", name="Login refused", level=2)).to_be_visible()
+        error_ids = page.locator(".errorid")
+        expect(error_ids.first).to_have_text(re.compile(r"^[0-9a-f]{12}$"))
+        error_id = error_ids.first.inner_text()
+        expect(error_ids).to_have_text([error_id, error_id])
+        refusal = answers[-1]
+        assert at(stack.urls.proxy).match(refusal.url) and refusal.status == 403
+        assert error_id in stack.logs("proxy")
+
+        # The application never received a login: no page of it was shown, and it knows no one.
+        page.wait_for_load_state("load")
+        assert not [url for url in shown if at(stack.urls.app).match(url)], shown
+        assert page.request.get(f"{stack.urls.app}/sp/attributes.json").status == 401
+        expect(page.locator("body")).not_to_contain_text("Ivar")
+
+
+def test_remembered_organisation_skips_the_picker(stack, chromium):
+    with fresh_page(chromium) as page:
+        go_to_picker(page, stack)
+        page.get_by_role("checkbox", name="Kom ihåg mitt val").check()
+        pick_organisation(page, stack, "Göteborgs Stad", "goteborg")
+        log_in_at_idp(page, "eva")
+        expect_logged_in(page, stack, "Eva", "Sjöberg")
+        remembered = {c["name"]: c["value"] for c in page.context.cookies(stack.urls.proxy)}
+        assert remembered.get(REMEMBER_COOKIE) == "goteborg"
+
+        page.get_by_role("link", name="Logga ut", exact=True).click()
+        expect(page).to_have_url(f"{stack.urls.app}/")
+        expect(page.get_by_role("heading", name="Demoapplikation", level=1)).to_be_visible()
+
+        shown = main_frame_urls(page)
+        page.get_by_role("button", name="Logga in", exact=True).click()
+
+        # Straight to Göteborg's IdP: the proxy showed no page (only redirects passed it).
+        expect_idp_login(page, stack, "goteborg")
+        assert not [url for url in shown if at(stack.urls.proxy).match(url)], shown
+        log_in_at_idp(page, "gustav")
+        expect_logged_in(page, stack, "Gustav", "Berg", "gustav.berg@goteborg.se")
+        # "Glöm mitt val" is on the picker only, and with a remembered organisation the picker
+        # is never shown: there is no page to forget the choice on, so that part is not tested.
 
 
 def test_login_form_puts_the_button_below_the_password_at_every_width(stack, chromium):
@@ -139,16 +344,20 @@ BROKEN_HEADERS_JS = r"""() => [...document.querySelectorAll("th")].flatMap(th =>
     }))"""
 
 
-def test_table_headers_do_not_break_inside_words_on_a_phone(stack, chromium):
+def test_table_headers_do_not_break_inside_words_on_a_phone(stack, chromium, tmp_path):
     with fresh_page(chromium) as page:
         page.set_viewport_size({"width": 375, "height": 800})
-        go_to_idp_login(page, stack)
+        go_to_picker(page, stack)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        screenshot = tmp_path / "picker-375.png"
+        page.screenshot(path=str(screenshot), full_page=True)
+        shutil.copyfile(screenshot, PICKER_SCREENSHOT_COPY)
+
+        pick_organisation(page, stack, "Borås Stad", "boras")
         assert page.evaluate(BROKEN_HEADERS_JS) == []
         assert page.evaluate("document.documentElement.scrollWidth") <= 375
 
-        page.get_by_label("Användarnamn").fill("anna")
-        page.get_by_label("Lösenord").fill("demo")
-        page.get_by_role("button", name="Logga in", exact=True).click()
+        log_in_at_idp(page, "cecilia")
         expect(page.get_by_role("heading", name="Inloggad", level=1)).to_be_visible()
 
         assert page.evaluate(BROKEN_HEADERS_JS) == []
@@ -157,41 +366,50 @@ def test_table_headers_do_not_break_inside_words_on_a_phone(stack, chromium):
 
 def test_english_is_available_on_the_login_pages(stack, chromium):
     with fresh_page(chromium) as page:
-        go_to_idp_login(page, stack)
+        go_to_picker(page, stack)
 
+        page.get_by_role("link", name="English", exact=True).click()
+
+        expect(page).to_have_url(at(stack.urls.proxy))
+        heading = page.get_by_role("heading", name="Choose your organisation", level=1)
+        expect(heading).to_be_visible()
+        expect(page.locator("html")).to_have_attribute("lang", "en")
+        page.get_by_role("button", name="Göteborgs Stad", exact=True).click()
+
+        expect_idp_login(page, stack, "goteborg")  # the IdP has its own language switch
         page.get_by_role("button", name="English", exact=True).click()
 
-        expect(page).to_have_url(at(stack.urls.idp))
-        expect(page.get_by_role("heading", name="Log in at Demo IdP", level=1)).to_be_visible()
+        expect(page).to_have_url(at(stack.urls.idps["goteborg"]))
+        title = f"Log in at {DEMO_IDPS['goteborg']}"
+        expect(page.get_by_role("heading", name=title, level=1)).to_be_visible()
         expect(page.get_by_role("note")).to_contain_text("Demo – not a real service")
         expect(page.locator("html")).to_have_attribute("lang", "en")
         expect(page.get_by_role("button", name="Svenska", exact=True)).to_be_visible()
 
-        page.get_by_label("Username").fill("anna")
+        page.get_by_label("Username").fill("eva")
         page.get_by_label("Password").fill("demo")
         page.get_by_role("button", name="Log in", exact=True).click()
 
         expect(page).to_have_url(at(stack.urls.app))
-        expect(page.locator("table#attributes")).to_contain_text("anna.lindqvist@vgregion.se")
+        expect(page.locator("table#attributes")).to_contain_text("eva.sjoberg@goteborg.se")
 
 
 def test_wrong_password_stays_at_the_idp_with_an_error(stack, chromium):
     with fresh_page(chromium) as page:
         go_to_idp_login(page, stack)
+        idp = stack.urls.idps["goteborg"]
         requested: list[str] = []
         page.on("request", lambda request: requested.append(request.url))
 
-        page.get_by_label("Användarnamn").fill("anna")
-        page.get_by_label("Lösenord").fill("fel-lösenord")
-        page.get_by_role("button", name="Logga in", exact=True).click()
+        log_in_at_idp(page, "eva", "fel-lösenord")
 
         alert = page.get_by_role("alert")
         expect(alert).to_have_text("Fel användarnamn eller lösenord.")
-        expect(page).to_have_url(at(stack.urls.idp))
-        expect(page.get_by_label("Användarnamn")).to_have_value("anna")
+        expect(page).to_have_url(at(idp))
+        expect(page.get_by_label("Användarnamn")).to_have_value("eva")
         expect(page.get_by_label("Lösenord")).to_have_attribute("aria-invalid", "true")
         expect(page.get_by_label("Lösenord")).to_have_value("")
         page.wait_for_load_state("load")
         assert requested, "the login form was not submitted"
-        elsewhere = [url for url in requested if not at(stack.urls.idp).match(url)]
+        elsewhere = [url for url in requested if not at(idp).match(url)]
         assert not elsewhere, f"the browser left the IdP after a wrong password: {elsewhere}"

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 import requests
 from conftest import start_stack
+from helpers.aggregate import build_aggregate
 from helpers.browser import Browser, log_in
 from lxml import etree
 from saml2 import BINDING_HTTP_REDIRECT
@@ -23,7 +24,9 @@ from saml2.saml import NAMEID_FORMAT_TRANSIENT, NameID
 from saml2.samlp import IDPEntry, IDPList, Scoping
 from saml2.server import Server
 
-from satosa_efos.processes import stop_all
+from satosa_efos import demo
+from satosa_efos.keys import ensure_keypair
+from satosa_efos.processes import free_port, stop_all
 from satosa_efos.simulators import demo_idp, demo_sp
 
 SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
@@ -221,3 +224,32 @@ def test_principal_selection_hsa_id_routes_to_its_organisation(restricted):
     encoded = base64.b64encode(deflated.compress(xml.encode()) + deflated.flush()).decode()
     page = requests.get(sso, params={"SAMLRequest": encoded, "RelayState": "/"}, timeout=10)
     assert page.url.startswith(restricted.urls.idps["goteborg"]), page.text[:500]
+
+
+def test_login_through_an_idp_known_only_from_a_signed_aggregate(tmp_path):
+    """Organisation IdP metadata from a signed federation aggregate instead of metadata/idp/."""
+    shutil.copytree(REPO / "conf", tmp_path / "conf", symlinks=True,
+                    ignore=shutil.ignore_patterns("keys"))  # fmt: skip
+    conf = tmp_path / "conf" / "demo"
+    ports = [free_port() for _ in range(2 + len(demo.DEMO_IDPS))]
+    urls = demo.DemoUrls.on_ports("127.0.0.1", *ports)
+    demo.prepare(urls, tmp_path / "demo", conf)  # the demo IdPs' metadata files
+    idp_metadata = tmp_path / "demo" / "metadata" / "idp"
+    signer_key, signer_cert = ensure_keypair(tmp_path / "federation", "signer", "Federation")
+    aggregate = build_aggregate(sorted(idp_metadata.glob("*.xml")), signer_key,
+                                tmp_path / "federation" / "aggregate.xml")  # fmt: skip
+    for path in idp_metadata.glob("*.xml"):
+        path.unlink()
+    backend = conf / "plugins" / "backends" / "organisation_idps.yaml"
+    text = backend.read_text()
+    backend.write_text(text.replace(
+        "  sp_config:\n",
+        f"  federation:\n    - file: {aggregate}\n      signer_cert: {signer_cert}\n  sp_config:\n",
+    ))  # fmt: skip
+    running = start_stack(tmp_path, workers=2, conf_dir=conf, urls=urls)
+    try:
+        browser = Browser()
+        page = log_in(running, browser, "cecilia", "cecilia.holm@boras.se")
+        assert page.status_code == 200, page.text
+    finally:
+        stop_all(running.servers)

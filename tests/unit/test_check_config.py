@@ -8,6 +8,7 @@ import pytest
 from helpers.certs import write_expired_certificate
 
 from satosa_efos.cli import main
+from satosa_efos.keys import ensure_keypair
 
 
 @pytest.fixture
@@ -374,3 +375,28 @@ def test_reports_scope_attribute_that_cannot_carry_scope(conf, capsys):
     assert status == 1
     assert len(lines) == 1 and lines[0].startswith(f"{path}:{line_of(path, 'scope_attributes')}:")
     assert "'givenName' cannot carry scope" in lines[0]
+
+
+def test_reports_federation_aggregate_that_does_not_verify(conf, capsys):
+    from helpers.aggregate import build_aggregate
+
+    from satosa_efos.simulators import demo_idp
+
+    fed = conf.parent / "metadata" / "federation"
+    key, cert = ensure_keypair(fed, "signer", "Federation")
+    idp_key, idp_cert = ensure_keypair(fed, "idp", "idp")
+    entity = demo_idp.write_metadata("https://idp.ale.se", idp_key, idp_cert, fed / "ale.xml")
+    aggregate = build_aggregate([entity], key, fed / "aggregate.xml")
+    aggregate.write_text(aggregate.read_text().replace("https://idp.ale.se/idp/sso", "https://x/"))
+    path = conf / "plugins" / "backends" / "organisation_idps.yaml"
+    edit(
+        path,
+        "  sp_config:\n",
+        "  federation:\n    - file: ../metadata/federation/aggregate.xml\n"
+        "      signer_cert: ../metadata/federation/signer.crt\n  sp_config:\n",
+    )
+    status, lines = check(conf, capsys)
+    assert status == 1
+    assert len(lines) == 1
+    assert lines[0].startswith(f"{path}:{line_of(path, '- file: ../metadata/federation')}: ")
+    assert "signature does not verify" in lines[0]

@@ -1,7 +1,10 @@
 """SATOSA's SAMLBackend towards organisation IdPs, with no request state in worker memory.
 
 One backend serves every organisation's own IdP: the routing micro-service decides the IdP
-(``Context.KEY_TARGET_ENTITYID``) per request, and the answer must come from that IdP.
+(``Context.KEY_TARGET_ENTITYID``) per request, and the answer must come from that IdP. IdP
+metadata comes from files (``sp_config.metadata.local``; a folder means its ``*.xml``) and from
+signed federation aggregates (``federation: [{file: ..., signer_cert: ...}]``, see
+:mod:`satosa_efos.xmlsec.metadata`).
 
 Stock SAMLBackend keeps the ids of outstanding AuthnRequests in a dictionary of the worker that
 sent them, so a response that reaches another gunicorn worker (or another node) is refused as
@@ -22,6 +25,7 @@ from satosa.context import Context
 from satosa_efos import attributemaps
 from satosa_efos.errors import ProxyError
 from satosa_efos.state_keys import ROUTING
+from satosa_efos.xmlsec.metadata import verified_aggregate
 
 
 class WrongIdp(ProxyError):
@@ -62,6 +66,11 @@ class OrganisationSAMLBackend(SAMLBackend):
         sp_config.setdefault("attribute_map_dir", attributemaps.INCOMING)
         metadata = sp_config.setdefault("metadata", {})
         metadata["local"] = expand_metadata_paths(metadata.get("local", []))
+        # Signed federation aggregates: verified here (pysaml2 would accept them unsigned).
+        metadata["inline"] = list(metadata.get("inline", [])) + [
+            verified_aggregate(Path(source["file"]), Path(source["signer_cert"]))
+            for source in config.pop("federation", [])
+        ]
         sp_service = sp_config.setdefault("service", {}).setdefault("sp", {})
         if sp_service.get("allow_unsolicited") or sp_config.get("allow_unsolicited"):
             raise ValueError(f"backend {name}: allow_unsolicited must not be enabled")

@@ -20,6 +20,7 @@ from typing import Any
 from satosa_efos.config.files import check_certificate, check_metadata, check_private_key
 from satosa_efos.config.registries import load_registries, validate
 from satosa_efos.config.source import ConfigError, Document, Problem, load_document
+from satosa_efos.xmlsec.metadata import MetadataRejected, verified_aggregate
 
 PROXY_CONF = "proxy_conf.yaml"
 REQUIRED = ("BASE", "COOKIE_STATE_NAME", "INTERNAL_ATTRIBUTES", "BACKEND_MODULES",
@@ -86,6 +87,12 @@ def _file_problems(doc: Document, data: Any, conf_dir: Path, base: tuple) -> lis
         elif key == "attribute_map_dir" and isinstance(value, str):
             if not (conf_dir / value).is_dir():
                 checks = [f"attribute map folder {conf_dir / value} does not exist"]
+        elif key == "federation" and isinstance(value, list):
+            checks = []
+            for i, source in enumerate(value):
+                problems += [
+                    doc.problem((*loc, i), m) for m in _federation_problems(source, conf_dir)
+                ]
         elif key == "local" and len(loc) >= 2 and loc[-2] == "metadata":
             for i, entry in enumerate(value if isinstance(value, list) else [value]):
                 path = conf_dir / str(entry)
@@ -98,6 +105,19 @@ def _file_problems(doc: Document, data: Any, conf_dir: Path, base: tuple) -> lis
                     problems += [doc.problem((*loc, i), m) for m in check_metadata(metadata_file)]
         problems += [doc.problem(loc, m) for m in checks]
     return problems
+
+
+def _federation_problems(source: Any, conf_dir: Path) -> list[str]:
+    if not isinstance(source, dict) or set(source) != {"file", "signer_cert"}:
+        return ["a federation source needs exactly 'file' and 'signer_cert'"]
+    problems = check_certificate(conf_dir / str(source["signer_cert"]))
+    if problems:
+        return problems
+    try:
+        verified_aggregate(conf_dir / str(source["file"]), conf_dir / str(source["signer_cert"]))
+    except MetadataRejected as exc:
+        return [f"federation metadata {conf_dir / str(source['file'])} {exc}"]
+    return []
 
 
 def _import_plugin(module_path: str) -> tuple[type | None, str | None]:
