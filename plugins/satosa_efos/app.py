@@ -34,6 +34,7 @@ from satosa_efos.errors import (
     new_error_id,
 )
 from satosa_efos.logging_json import logging_config
+from satosa_efos.micro_services.routing import OrganisationRouting
 from satosa_efos.web.messages import message
 from satosa_efos.web.render import render
 
@@ -64,7 +65,12 @@ def as_proxy_error(exc: BaseException) -> ProxyError:
     return ProxyError(type(exc).__name__)
 
 
-def error_response(error: ProxyError, path: str = "") -> Response:
+#: Refusals after which a remembered organisation may be the problem: their page links to
+#: the routing micro-service's "forget" address.
+ROUTING_CODES = {"outside_scope", "no_login_method", "organisation_not_allowed", "wrong_idp"}
+
+
+def error_response(error: ProxyError, path: str = "", forget_url: str | None = None) -> Response:
     """Render the refusal page and log the same error id."""
     error_id = new_error_id()
     log = logger.exception if error.status >= 500 else logger.warning
@@ -80,7 +86,11 @@ def error_response(error: ProxyError, path: str = "") -> Response:
         },  # fmt: skip
     )
     body = render(
-        "error.html", error_id=error_id, sv=message("sv", error.code), en=message("en", error.code)
+        "error.html",
+        error_id=error_id,
+        sv=message("sv", error.code),
+        en=message("en", error.code),
+        forget_url=forget_url if error.code in ROUTING_CODES else None,
     )
     status = f"{error.status} {_REASONS.get(error.status, 'Error')}"
     return Response(body, status=status, content="text/html; charset=utf-8")
@@ -92,6 +102,12 @@ _REASONS = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 500: "Intern
 class EfosProxy(WsgiApplication):
     """SATOSA's WSGI application with typed refusals instead of SATOSA's generic errors."""
 
+    def __init__(self, config):
+        super().__init__(config)
+        routing = [m for m in self.request_micro_services or []
+                   if isinstance(m, OrganisationRouting)]  # fmt: skip
+        self.forget_url = f"{config['BASE']}/{routing[0].name}/forget" if routing else None
+
     def run(self, context):
         try:
             self._load_state(context)
@@ -100,7 +116,7 @@ class EfosProxy(WsgiApplication):
             self._save_state(resp, context)
             return resp
         except Exception as exc:
-            return error_response(as_proxy_error(exc), context.path or "")
+            return error_response(as_proxy_error(exc), context.path or "", self.forget_url)
 
     def __call__(self, environ, start_response, debug=False):
         path = environ.get("PATH_INFO", "").lstrip("/")

@@ -253,3 +253,28 @@ def test_login_through_an_idp_known_only_from_a_signed_aggregate(tmp_path):
         assert page.status_code == 200, page.text
     finally:
         stop_all(running.servers)
+
+
+def test_remembered_choice_is_used_and_can_be_forgotten(stack):
+    browser = Browser()
+    picker = browser.submit(browser.get(f"{stack.urls.app}/"))
+    idp_page = browser.submit(picker, having="org", org="boras", remember="1")
+    assert browser.session.cookies.get("satosa_efos_org") == "boras"
+    browser.submit(idp_page, username="cecilia", password="demo")
+
+    again = browser.submit(browser.get(f"{stack.urls.app}/"))
+    assert again.url.startswith(stack.urls.idps["boras"]), "the picker should be skipped"
+
+    page = browser.get(f"{stack.urls.proxy}/routing/forget")
+    assert page.status_code == 200 and "glömt" in page.text
+    assert browser.session.cookies.get("satosa_efos_org") is None
+    assert browser.submit(browser.get(f"{stack.urls.app}/")).url.startswith(stack.urls.proxy)
+
+
+def test_refusal_after_routing_links_to_forgetting_the_choice(stack):
+    browser = Browser()
+    picker = browser.submit(browser.get(f"{stack.urls.app}/"))
+    idp_page = browser.submit(picker, having="org", org="boras")
+    page = browser.submit(idp_page, username="ivar", password="demo")
+    assert page.status_code == 403
+    assert f'href="{stack.urls.proxy}/routing/forget"' in page.text

@@ -32,10 +32,23 @@ from satosa_efos.errors import ProxyError, SessionExpired
 from satosa_efos.organisations import routing
 from satosa_efos.state_keys import REQUEST_HINTS, ROUTING
 from satosa_efos.web.picker import render_method_choice, render_picker
+from satosa_efos.web.render import render
 
 logger = logging.getLogger(__name__)
 
 _RESUME = "satosa_efos_routing_resume"
+FORGOTTEN = {
+    "sv": {
+        "title": "Ditt val av organisation är glömt",
+        "text": "Nästa gång du loggar in får du välja organisation igen. Gå tillbaka till"
+        " tjänsten du ville använda och logga in.",
+    },
+    "en": {
+        "title": "Your choice of organisation is forgotten",
+        "text": "Next time you log in you will choose your organisation again. Go back to the"
+        " service you wanted to use and log in.",
+    },
+}
 
 
 class RoutingConfig(BaseModel):
@@ -94,7 +107,14 @@ class OrganisationRouting(RequestMicroService):
     # -- SATOSA plumbing --------------------------------------------------------------------
 
     def register_endpoints(self):
-        return [(f"^{self.endpoint}$", self._resume)]
+        return [(f"^{self.endpoint}$", self._resume), (f"^{self.name}/forget$", self._forget)]
+
+    def _forget(self, context: Context):
+        """A stable address that forgets the remembered organisation (linked from refusals)."""
+        lang = "en" if (context.request or {}).get("lang") == "en" else "sv"
+        response = self._page(render("forgotten.html", lang=lang, t=FORGOTTEN[lang]))
+        response.headers.extend(self._cookie_headers({"forget": "1"}, None))
+        return response
 
     def process(self, context: Context, data: InternalData):
         hints = context.get_decoration(REQUEST_HINTS) or {}

@@ -462,6 +462,19 @@ def _choose_method(chosen: _Chosen, policy: RoutingPolicy, request: RoutingInput
     return AskMethod(organisation, methods, chosen.source)
 
 
+def _offered(choices: tuple[Organisation, ...], policy: RoutingPolicy) -> tuple[Organisation, ...]:
+    """The picker lists only organisations that can log in here (a method with a backend).
+
+    An organisation left out can still be reached by a hint or its e-mail domain, and then gets
+    the page saying it has no login method yet. If none could log in, all are listed, so that
+    the user learns why rather than facing an empty list.
+    """
+    offered = tuple(
+        o for o in choices if any(m in policy.available_methods for m in o.login_methods)
+    )
+    return offered or choices
+
+
 def _to_decision(verdict: _Verdict, policy: RoutingPolicy, request: RoutingInput) -> Decision:
     if isinstance(verdict, _Chosen):
         return _choose_method(verdict, policy, request)
@@ -471,7 +484,7 @@ def _to_decision(verdict: _Verdict, policy: RoutingPolicy, request: RoutingInput
             return Refused(
                 NO_PASSIVE, f"the organisation must be asked{reason}, but no page may be shown"
             )
-        return AskOrganisation(verdict.scope.choices, verdict.notice)
+        return AskOrganisation(_offered(verdict.scope.choices, policy), verdict.notice)
     assert isinstance(verdict, Refused)
     return verdict
 

@@ -201,18 +201,7 @@ class DemoIdP:
         }
 
     def __call__(self, environ: dict, start_response: Any) -> Iterable[bytes]:
-        request = Request(environ)
-        lang = pick_lang(request)
-        try:
-            handler = self.routes.get(request.path)
-            if handler is None:
-                raise NotFound()
-            response = handler(request, lang)
-        except PageError as error:
-            response = error_page(error, lang)
-        except HTTPException as error:
-            response = error_page(PageError.from_http(error), lang)
-        return response(environ, start_response)
+        return dispatch(self.routes, environ, start_response)
 
     # --- endpoints ---------------------------------------------------------------------------
 
@@ -375,6 +364,31 @@ def create_app() -> DemoIdP:
         organisation=os.environ.get("DEMO_IDP_ORGANISATION") or None,
         title=os.environ.get("DEMO_IDP_TITLE") or "Demo-IdP",
     )
+
+
+def dispatch(
+    routes: dict[str, Any],
+    environ: dict,
+    start_response: Any,
+    home_url: Any = None,
+) -> Iterable[bytes]:
+    """Both demo peers' WSGI entry: route by path; refusals become error pages, never traces.
+
+    ``home_url(lang)``, when given, puts a link back to the start page on error pages.
+    """
+    request = Request(environ)
+    lang = pick_lang(request)
+    home = {"home_url": home_url(lang)} if home_url else {}
+    try:
+        handler = routes.get(request.path)
+        if handler is None:
+            raise NotFound()
+        response = handler(request, lang)
+    except PageError as error:
+        response = error_page(error, lang, **home)
+    except HTTPException as error:
+        response = error_page(PageError.from_http(error), lang, **home)
+    return response(environ, start_response)
 
 
 def split_paths(value: str) -> list[str]:

@@ -34,7 +34,7 @@ from saml2.response import StatusError, UnsolicitedResponse
 from saml2.saml import NAME_FORMAT_URI, NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT
 from saml2.samlp import STATUS_SUCCESS, response_from_string
 from saml2.sigver import get_xmlsec_binary
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.exceptions import MethodNotAllowed
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
@@ -46,9 +46,8 @@ from satosa_efos.simulators.demo_idp import (
     PageError,
     autopost_page,
     derive_secret,
-    error_page,
+    dispatch,
     metadata_xml,
-    pick_lang,
     render_page,
     split_paths,
 )
@@ -196,18 +195,7 @@ class DemoSP:
         return services[0]["location"]
 
     def __call__(self, environ: dict, start_response: Any) -> Iterable[bytes]:
-        request = Request(environ)
-        lang = pick_lang(request)
-        try:
-            handler = self.routes.get(request.path)
-            if handler is None:
-                raise NotFound()
-            response = handler(request, lang)
-        except PageError as error:
-            response = error_page(error, lang, home_url=self._home(lang))
-        except HTTPException as error:
-            response = error_page(PageError.from_http(error), lang, home_url=self._home(lang))
-        return response(environ, start_response)
+        return dispatch(self.routes, environ, start_response, home_url=self._home)
 
     def _home(self, lang: str) -> str:
         return f"{self.base_url}/" + ("?lang=en" if lang == "en" else "")
