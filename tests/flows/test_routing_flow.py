@@ -20,8 +20,8 @@ from lxml import etree
 from saml2 import BINDING_HTTP_REDIRECT
 from saml2.client import Saml2Client
 from saml2.config import IdPConfig, SPConfig
-from saml2.saml import NAMEID_FORMAT_TRANSIENT, NameID
-from saml2.samlp import IDPEntry, IDPList, Scoping
+from saml2.saml import NAMEID_FORMAT_TRANSIENT, AuthnContextClassRef, NameID
+from saml2.samlp import IDPEntry, IDPList, RequestedAuthnContext, Scoping
 from saml2.server import Server
 
 from satosa_efos import demo
@@ -131,7 +131,9 @@ def restricted(tmp_path_factory):
     stop_all(running.servers)
 
 
-def authn_request_url(stack, *, org: str | None = None, idp_list=(), passive=False) -> str:
+def authn_request_url(
+    stack, *, org: str | None = None, idp_list=(), passive=False, force=False, loa=()
+) -> str:
     """An AuthnRequest of the demo application, as its SP would send it (HTTP-Redirect)."""
     keys = stack.demo_dir / "keys"
     config = demo_sp.sp_config(stack.urls.app, keys / "demo-app.key", keys / "demo-app.crt",
@@ -143,6 +145,13 @@ def authn_request_url(stack, *, org: str | None = None, idp_list=(), passive=Fal
         kwargs["scoping"] = Scoping(idp_list=IDPList(idp_entry=entries))
     if passive:
         kwargs["is_passive"] = "true"
+    if force:
+        kwargs["force_authn"] = "true"
+    if loa:
+        kwargs["requested_authn_context"] = RequestedAuthnContext(
+            authn_context_class_ref=[AuthnContextClassRef(text=uri) for uri in loa],
+            comparison="exact",
+        )
     _, info = sp.prepare_for_authenticate(
         entityid=f"{stack.urls.proxy}/metadata/idp.xml", relay_state="/",
         binding=BINDING_HTTP_REDIRECT, **kwargs,
@@ -278,3 +287,20 @@ def test_refusal_after_routing_links_to_forgetting_the_choice(stack):
     page = browser.submit(idp_page, username="ivar", password="demo")
     assert page.status_code == 403
     assert f'href="{stack.urls.proxy}/routing/forget"' in page.text
+
+
+def test_passive_force_and_requested_loa_are_passed_to_the_organisation_idp(restricted):
+    loa = "http://id.elegnamnden.se/loa/1.0/loa3"
+    url = authn_request_url(restricted, org="boras", passive=True, force=True, loa=[loa])
+    to_idp = requests.get(url, timeout=10, allow_redirects=False)
+    assert to_idp.status_code in (302, 303)
+    location = to_idp.headers["Location"]
+    assert location.startswith(restricted.urls.idps["boras"])
+    encoded = parse_qs(urlsplit(location).query)["SAMLRequest"][0]
+    upstream = etree.fromstring(zlib.decompress(base64.b64decode(encoded), -15))
+    assert upstream.get("IsPassive") == "true"
+    assert upstream.get("ForceAuthn") == "true"
+    samlp = "urn:oasis:names:tc:SAML:2.0:protocol"
+    requested = upstream.find(f"{{{samlp}}}RequestedAuthnContext")
+    assert requested is not None and requested.get("Comparison") == "exact"
+    assert [e.text for e in requested.findall(f"{{{SAML}}}AuthnContextClassRef")] == [loa]
