@@ -10,7 +10,7 @@ import pytest
 
 from satosa_efos import demo
 from satosa_efos.keys import ensure_keypair, ensure_secret
-from satosa_efos.processes import Server, free_port, stop_all
+from satosa_efos.processes import Server, stop_all
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,9 +44,7 @@ class Stack:
 def start_stack(
     tmp: Path, workers: int = 3, conf_dir: Path = demo.DEMO_CONF, urls: demo.DemoUrls | None = None
 ) -> Stack:
-    if urls is None:
-        ports = [free_port() for _ in range(2 + len(demo.DEMO_IDPS))]
-        urls = demo.DemoUrls.on_ports("127.0.0.1", *ports)
+    urls = urls or demo.DemoUrls.free()
     demo_dir, log_dir = tmp / "demo", tmp / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     demo.prepare(urls, demo_dir, conf_dir)

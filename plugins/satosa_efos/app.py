@@ -96,7 +96,13 @@ def error_response(error: ProxyError, path: str = "", forget_url: str | None = N
     return Response(body, status=status, content="text/html; charset=utf-8")
 
 
-_REASONS = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 500: "Internal Server Error"}
+_REASONS = {
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 
 
 class EfosProxy(WsgiApplication):

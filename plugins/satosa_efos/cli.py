@@ -72,13 +72,18 @@ def metadata(conf_dir: str, out_dir: str) -> int:
 
 
 def demo(
-    proxy_port: int, app_port: int, idp_ports: list[int], workers: int, prepare_only: bool
+    proxy_port: int,
+    app_port: int,
+    idp_ports: list[int],
+    efos_ports: list[int],
+    workers: int,
+    prepare_only: bool,
 ) -> int:
     from satosa_efos import demo as demo_module
     from satosa_efos.processes import stop_all
     from satosa_efos.simulators.demo_users import load_demo_users
 
-    urls = demo_module.DemoUrls.on_ports("localhost", proxy_port, app_port, *idp_ports)
+    urls = demo_module.DemoUrls.on_ports("localhost", proxy_port, app_port, idp_ports, efos_ports)
     demo_module.prepare(urls)
     if prepare_only:
         print(f"demo keys and metadata for {urls.proxy} are in {demo_module.DEMO_DIR}")
@@ -97,7 +102,11 @@ def demo(
             f"  Proxy:                         {urls.proxy}/metadata/idp.xml",
             *(f"  {demo_module.DEMO_IDPS[org] + ':':31}{url}/idp/metadata"
               for org, url in urls.idps.items()),
+            f"  Mobilt Efos SIMULATOR (phone): {urls.efos_phone}/",
             f"  Logs (JSON lines):             {log_dir}/",
+            "",
+            "  Mobilt Efos: pick a municipality without its own IdP (e.g. Ale kommun), open the",
+            "  simulator's phone page in another tab and approve as one of the demo users.",
             "",
             "  Test users (fictional people), by demo IdP; or type an e-mail address such as",
             "  someone@goteborg.se on the organisation page:",
@@ -151,9 +160,27 @@ def main(argv: list[str] | None = None) -> int:
         metavar=("GOTEBORG", "BORAS"),
         help="ports of the two demo IdPs",
     )
+    p.add_argument(
+        "--efos-ports",
+        type=int,
+        nargs=3,
+        default=[8443, 8093, 8094],
+        metavar=("API", "PHONE", "OCSP"),
+        help="ports of the Mobilt Efos simulator",
+    )
     p.add_argument("--workers", type=int, default=2)
     p.add_argument(
         "--prepare-only", action="store_true", help="generate keys and metadata, start nothing"
+    )
+
+    p = commands.add_parser(
+        "simulate", help="run a simulator of a national service (demo and tests only)"
+    )
+    p.add_argument("service", choices=["efos"])
+    p.add_argument(
+        "simulator_args",
+        nargs=argparse.REMAINDER,
+        help="options of the simulator (see: satosa-efos simulate efos --help)",
     )
 
     args = parser.parse_args(argv)
@@ -165,7 +192,18 @@ def main(argv: list[str] | None = None) -> int:
         return keys(args.conf_dir)
     if args.command == "metadata":
         return metadata(args.conf_dir, args.out_dir)
-    return demo(args.proxy_port, args.app_port, args.idp_ports, args.workers, args.prepare_only)
+    if args.command == "simulate":
+        from satosa_efos.simulators import efos_service
+
+        return efos_service.main(args.simulator_args)
+    return demo(
+        args.proxy_port,
+        args.app_port,
+        args.idp_ports,
+        args.efos_ports,
+        args.workers,
+        args.prepare_only,
+    )
 
 
 if __name__ == "__main__":

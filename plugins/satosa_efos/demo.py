@@ -1,4 +1,5 @@
-"""The embedded demo: the proxy, a demo application and two demo organisation IdPs on loopback.
+"""The embedded demo: the proxy, a demo application, two demo organisation IdPs and the Mobilt
+Efos simulator, on loopback.
 
 ``prepare`` makes everything the demo needs that must not be in the repository (keys, the state
 encryption key) or that depends on the chosen ports (the peers' and the proxy's metadata);
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -17,6 +19,7 @@ from satosa_efos.keys import ensure_keypair, ensure_secret
 from satosa_efos.metadata import write_proxy_metadata
 from satosa_efos.processes import Server, gunicorn_argv
 from satosa_efos.simulators import demo_idp, demo_sp
+from satosa_efos.simulators.efos_pki import prepare_pki
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_CONF = REPO / "conf" / "demo"
@@ -53,6 +56,8 @@ def proxy_env(urls: DemoUrls, demo_dir: Path) -> dict[str, str]:
         "SATOSA_EFOS_DEMO_APP_URL": urls.app,
         "SATOSA_EFOS_DEMO_DIR": str(Path(demo_dir).resolve()),
         **{f"SATOSA_EFOS_DEMO_IDP_{org.upper()}": url for org, url in urls.idps.items()},
+        "SATOSA_EFOS_DEMO_EFOS_API": urls.efos_api,
+        "SATOSA_EFOS_DEMO_EFOS_OCSP": urls.efos_ocsp,
     }
 
 
@@ -83,6 +88,7 @@ def prepare(urls: DemoUrls, demo_dir: Path = DEMO_DIR, conf_dir: Path = DEMO_CON
     for org, url in urls.idps.items():
         key, cert = ensure_keypair(keys, f"demo-idp-{org}", DEMO_IDPS[org])
         demo_idp.write_metadata(url, key, cert, metadata / "idp" / f"{org}.xml")
+    prepare_pki(demo_dir / "efos", ocsp_url=urls.efos_ocsp, server_names=["localhost", "127.0.0.1"])
     with environment(proxy_env(urls, demo_dir)):
         write_proxy_metadata(conf_dir, metadata / "proxy")
 
@@ -135,4 +141,17 @@ def servers(
         },
     )  # fmt: skip
     proxy = server("proxy", urls.proxy, "satosa_efos.app:create_app()", workers, proxy_vars)
-    return [proxy, *idps, app]
+    return [efos_simulator(urls, demo_dir, log_dir), proxy, *idps, app]
+
+
+def efos_simulator(urls: DemoUrls, demo_dir: Path, log_dir: Path | None = None) -> Server:
+    """The Mobilt Efos simulator (a separate process, labelled SIMULATOR everywhere)."""
+    host, phone = _bind(urls.efos_phone)
+    ports = [str(_bind(url)[1]) for url in (urls.efos_api, urls.efos_phone, urls.efos_ocsp)]
+    argv = [
+        sys.executable, "-m", "satosa_efos.simulators.efos_service",
+        "--state-dir", str(Path(demo_dir).resolve() / "efos"), "--host", host,
+        "--api-port", ports[0], "--phone-port", ports[1], "--ocsp-port", ports[2],
+    ]  # fmt: skip
+    log = Path(log_dir) / "efos-simulator.log" if log_dir else None
+    return Server("efos-simulator", argv, host, phone, {}, log)

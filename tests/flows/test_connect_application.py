@@ -39,9 +39,9 @@ def test_operator_connects_a_new_application_by_following_the_guide(tmp_path):
     shutil.copytree(REPO / "conf", tmp_path / "conf", ignore=shutil.ignore_patterns("keys"))
     shutil.copytree(REPO / "metadata", tmp_path / "metadata")
     conf = tmp_path / "conf" / "demo"
-    ports = [free_port() for _ in range(5)]
-    urls = demo.DemoUrls.on_ports("127.0.0.1", *ports[:4])
-    journal_url = f"http://127.0.0.1:{ports[4]}"
+    urls = demo.DemoUrls.free()
+    journal_port = free_port()
+    journal_url = f"http://127.0.0.1:{journal_port}"
     demo.prepare(urls, tmp_path / "var", conf)
     env = demo.proxy_env(urls, tmp_path / "var")
 
@@ -59,9 +59,9 @@ def test_operator_connects_a_new_application_by_following_the_guide(tmp_path):
     )  # fmt: skip
     assert checked.returncode == 0, checked.stderr
     # Step 4: (re)start the proxy with `satosa-efos serve`.
-    proxy_port = ports[0]
+    proxy_port = int(urls.proxy.rsplit(":", 1)[1])
     servers = demo.servers(urls, tmp_path / "var", conf, log_dir=tmp_path)
-    servers[0] = Server(
+    servers[1] = Server(
         "proxy",
         [sys.executable, "-m", "satosa_efos.cli", "serve", str(conf),
          "--bind", f"127.0.0.1:{proxy_port}", "--workers", "2"],
@@ -71,8 +71,8 @@ def test_operator_connects_a_new_application_by_following_the_guide(tmp_path):
     proxy_metadata = tmp_path / "var" / "metadata" / "proxy" / "idp.xml"
     journal = Server(
         "journal",
-        gunicorn_argv("satosa_efos.simulators.demo_sp:create_app()", f"127.0.0.1:{ports[4]}", 1),
-        "127.0.0.1", ports[4],
+        gunicorn_argv("satosa_efos.simulators.demo_sp:create_app()", f"127.0.0.1:{journal_port}", 1),
+        "127.0.0.1", journal_port,
         {"DEMO_SP_BASE_URL": journal_url, "DEMO_SP_KEY": str(key), "DEMO_SP_CERT": str(cert),
          "DEMO_SP_METADATA": str(proxy_metadata)},
         tmp_path / "journal.log",

@@ -50,7 +50,7 @@ class AlternatingNodes(HTTPAdapter):
 @pytest.fixture(scope="module")
 def second_node(stack, tmp_path_factory):
     """Another gunicorn instance of the same proxy configuration and keys."""
-    proxy = stack.servers[0]
+    proxy = next(s for s in stack.servers if s.name == "proxy")
     port = free_port()
     log = tmp_path_factory.mktemp("node2") / "proxy2.log"
     node = Server(

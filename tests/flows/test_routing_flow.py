@@ -26,7 +26,7 @@ from saml2.server import Server
 
 from satosa_efos import demo
 from satosa_efos.keys import ensure_keypair
-from satosa_efos.processes import free_port, stop_all
+from satosa_efos.processes import stop_all
 from satosa_efos.simulators import demo_idp, demo_sp
 
 SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
@@ -240,8 +240,7 @@ def test_login_through_an_idp_known_only_from_a_signed_aggregate(tmp_path):
     shutil.copytree(REPO / "conf", tmp_path / "conf", symlinks=True,
                     ignore=shutil.ignore_patterns("keys"))  # fmt: skip
     conf = tmp_path / "conf" / "demo"
-    ports = [free_port() for _ in range(2 + len(demo.DEMO_IDPS))]
-    urls = demo.DemoUrls.on_ports("127.0.0.1", *ports)
+    urls = demo.DemoUrls.free()
     demo.prepare(urls, tmp_path / "demo", conf)  # the demo IdPs' metadata files
     idp_metadata = tmp_path / "demo" / "metadata" / "idp"
     signer_key, signer_cert = ensure_keypair(tmp_path / "federation", "signer", "Federation")

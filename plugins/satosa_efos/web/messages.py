@@ -34,6 +34,15 @@ MESSAGES: dict[str, dict[str, tuple[str, str]]] = {
                        " men du behöver välja organisation och logga in."),
         "no_idp_chosen": ("Ingen organisation vald", "Inloggningen kunde inte skickas vidare"
                           " eftersom ingen organisation valdes. Börja om."),
+        "efos_unavailable": ("Mobilt Efos är inte tillgängligt just nu", "Inloggningstjänsten"
+                             " får inget svar från Mobilt Efos. Försök igen om en stund."),
+        "efos_refused": ("Inloggningen med Mobilt Efos avbröts", "Inloggningen kunde inte"
+                         " slutföras. Börja om från tjänsten du ville använda."),
+        "efos_certificate": ("Inloggningen nekades", "Din e-legitimation godtas inte (den kan"
+                             " vara spärrad, för gammal eller utfärdad av fel utfärdare)."
+                             " Kontakta din IT-support."),
+        "efos_replay": ("Inloggningen är redan använd", "Den här inloggningen har redan"
+                        " använts. Börja om från tjänsten du ville använda."),
     },
     "en": {
         "not_found": ("Page not found", "The address you visited does not exist at the login"
@@ -61,6 +70,14 @@ MESSAGES: dict[str, dict[str, tuple[str, str]]] = {
                        " page, but you need to choose an organisation and log in."),
         "no_idp_chosen": ("No organisation chosen", "The login could not continue because no"
                           " organisation was chosen. Start again."),
+        "efos_unavailable": ("Mobilt Efos is not available right now", "The login service gets"
+                             " no answer from Mobilt Efos. Please try again in a while."),
+        "efos_refused": ("The Mobilt Efos login was stopped", "The login could not be"
+                         " completed. Start again from the service you wanted to use."),
+        "efos_certificate": ("Login refused", "Your e-ID is not accepted (it may be revoked,"
+                             " too old or issued by the wrong issuer). Contact your IT support."),
+        "efos_replay": ("This login was already used", "This login has already been used."
+                        " Start again from the service you wanted to use."),
     },
 }  # fmt: skip
 
