@@ -73,7 +73,7 @@ ROUTING_CODES = {"outside_scope", "no_login_method", "organisation_not_allowed",
 def error_response(error: ProxyError, path: str = "", forget_url: str | None = None) -> Response:
     """Render the refusal page and log the same error id."""
     error_id = new_error_id()
-    log = logger.exception if error.status >= 500 else logger.warning
+    log = logger.exception if error.status == 500 else logger.warning
     log(
         "request refused: %s (%s)",
         error.code,

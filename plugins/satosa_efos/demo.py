@@ -11,13 +11,14 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from satosa_efos.keys import ensure_keypair, ensure_secret
 from satosa_efos.metadata import write_proxy_metadata
-from satosa_efos.processes import Server, gunicorn_argv
+from satosa_efos.processes import Server, free_port, gunicorn_argv
 from satosa_efos.simulators import demo_idp, demo_sp
 from satosa_efos.simulators.efos_pki import prepare_pki
 
@@ -39,13 +40,34 @@ class DemoUrls:
             "boras": "http://localhost:8092",
         }
     )
+    #: The Mobilt Efos simulator: RP API (HTTPS, mutual TLS), phone page, OCSP responder.
+    efos_api: str = "https://localhost:8443"
+    efos_phone: str = "http://localhost:8093"
+    efos_ocsp: str = "http://127.0.0.1:8094"
 
     @classmethod
-    def on_ports(cls, host: str, proxy: int, app: int, *idps: int) -> DemoUrls:
+    def on_ports(
+        cls, host: str, proxy: int, app: int, idps: Sequence[int], efos: Sequence[int]
+    ) -> DemoUrls:
+        api, phone, ocsp = efos
         return cls(
             f"http://{host}:{proxy}",
             f"http://{host}:{app}",
             {org: f"http://{host}:{port}" for org, port in zip(DEMO_IDPS, idps, strict=True)},
+            f"https://{host}:{api}",
+            f"http://{host}:{phone}",
+            f"http://127.0.0.1:{ocsp}",
+        )
+
+    @classmethod
+    def free(cls, host: str = "127.0.0.1") -> DemoUrls:
+        """Every part of the demo on a free loopback port (for tests)."""
+        return cls.on_ports(
+            host,
+            free_port(),
+            free_port(),
+            [free_port() for _ in DEMO_IDPS],
+            [free_port() for _ in range(3)],
         )
 
 

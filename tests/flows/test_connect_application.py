@@ -71,7 +71,8 @@ def test_operator_connects_a_new_application_by_following_the_guide(tmp_path):
     proxy_metadata = tmp_path / "var" / "metadata" / "proxy" / "idp.xml"
     journal = Server(
         "journal",
-        gunicorn_argv("satosa_efos.simulators.demo_sp:create_app()", f"127.0.0.1:{journal_port}", 1),
+        gunicorn_argv("satosa_efos.simulators.demo_sp:create_app()", f"127.0.0.1:{journal_port}",
+                      1),
         "127.0.0.1", journal_port,
         {"DEMO_SP_BASE_URL": journal_url, "DEMO_SP_KEY": str(key), "DEMO_SP_CERT": str(cert),
          "DEMO_SP_METADATA": str(proxy_metadata)},

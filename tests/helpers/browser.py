@@ -98,6 +98,8 @@ def log_in(stack, browser: Browser, username: str = "eva", email: str = "eva.sjo
     picker = browser.submit(start)
     assert picker.url.startswith(stack.urls.proxy), picker.url
     idp_page = browser.submit(picker, having="email", email=email)
+    if 'name="method"' in idp_page.text:  # the organisation also offers Mobilt Efos
+        idp_page = browser.submit(idp_page, having="method", method="own_idp")
     organisation = stack.organisation_of(email)
     assert idp_page.url.startswith(stack.urls.idps[organisation]), idp_page.url
     return browser.submit(idp_page, username=username, password="demo")
