@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages: what the proxy needs to run, and what the test suite needs on top.
-RUN_PACKAGES := xmlsec1
+RUN_PACKAGES := xmlsec1 openssl
 TEST_PACKAGES := chromium fonts-dejavu-core
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -47,8 +47,9 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 conf/keys/state-encryption.key: | $(VENV)/.installed
 	$(BIN)/satosa-efos keys conf
 
-bench: setup
+bench: test-setup
 	$(BIN)/python tests/bench/bench_routing.py
+	$(BIN)/python tests/bench/bench_efos.py
 
 lint:
 	$(BIN)/ruff check plugins tests

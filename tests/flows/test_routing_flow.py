@@ -54,7 +54,7 @@ def test_user_of_another_organisation_is_refused_by_the_scope_check(stack):
     """Ivar works for Göteborg; Borås's IdP asserting him must not log him in anywhere."""
     browser = Browser()
     picker = browser.submit(browser.get(f"{stack.urls.app}/"))
-    idp_page = browser.submit(picker, having="org", org="boras")
+    idp_page = browser.choose_method(browser.submit(picker, having="org", org="boras"))
     assert idp_page.url.startswith(stack.urls.idps["boras"])
     page = browser.submit(idp_page, username="ivar", password="demo")
 
@@ -76,9 +76,10 @@ def test_user_of_another_organisation_is_refused_by_the_scope_check(stack):
 def test_response_from_another_idp_than_asked_is_refused(stack):
     """The request went to Göteborg's IdP; a valid, signed answer from Borås's IdP is refused."""
     browser = Browser()
-    browser.submit(browser.get(f"{stack.urls.app}/"))
+    picker = browser.submit(browser.get(f"{stack.urls.app}/"))
+    browser.submit(picker, having="org", org="goteborg")  # the method page
     to_goteborg = browser.session.post(
-        f"{stack.urls.proxy}/routing/select", data={"org": "goteborg"}, allow_redirects=False
+        f"{stack.urls.proxy}/routing/select", data={"method": "own_idp"}, allow_redirects=False
     )
     location = to_goteborg.headers["Location"]
     assert location.startswith(stack.urls.idps["goteborg"])
@@ -174,7 +175,8 @@ def test_hint_naming_an_organisation_the_application_does_not_allow_is_refused(r
 
 
 def test_hint_naming_an_allowed_organisation_goes_straight_to_its_idp(restricted):
-    page = requests.get(authn_request_url(restricted, org="boras"), timeout=10)
+    browser = Browser()
+    page = browser.choose_method(browser.get(authn_request_url(restricted, org="boras")))
     assert page.url.startswith(restricted.urls.idps["boras"])
 
 
@@ -187,7 +189,7 @@ def test_unknown_hint_lets_the_user_pick_instead(restricted):
 def test_idp_list_routes_to_that_organisation(restricted):
     idp = f"{restricted.urls.idps['goteborg']}/idp"
     page = requests.get(authn_request_url(restricted, idp_list=[idp]), timeout=10)
-    assert page.url.startswith(restricted.urls.idps["goteborg"])
+    assert page.url.startswith(restricted.urls.idps["goteborg"])  # an IDPList means the own IdP
 
 
 def test_idp_list_naming_an_unknown_idp_lets_the_user_pick(restricted):
@@ -231,7 +233,10 @@ def test_principal_selection_hsa_id_routes_to_its_organisation(restricted):
     </samlp:AuthnRequest>"""
     deflated = zlib.compressobj(9, zlib.DEFLATED, -15)
     encoded = base64.b64encode(deflated.compress(xml.encode()) + deflated.flush()).decode()
-    page = requests.get(sso, params={"SAMLRequest": encoded, "RelayState": "/"}, timeout=10)
+    browser = Browser()
+    page = browser.session.get(sso, params={"SAMLRequest": encoded, "RelayState": "/"}, timeout=10)
+    assert "Göteborgs Stad" in page.text  # no picker: the method page of the organisation
+    page = browser.choose_method(page)
     assert page.url.startswith(restricted.urls.idps["goteborg"]), page.text[:500]
 
 
@@ -268,10 +273,12 @@ def test_remembered_choice_is_used_and_can_be_forgotten(stack):
     picker = browser.submit(browser.get(f"{stack.urls.app}/"))
     idp_page = browser.submit(picker, having="org", org="boras", remember="1")
     assert browser.session.cookies.get("satosa_efos_org") == "boras"
+    idp_page = browser.choose_method(idp_page)
     browser.submit(idp_page, username="cecilia", password="demo")
 
     again = browser.submit(browser.get(f"{stack.urls.app}/"))
-    assert again.url.startswith(stack.urls.idps["boras"]), "the picker should be skipped"
+    assert 'name="org"' not in again.text, "the picker should be skipped"
+    assert browser.choose_method(again).url.startswith(stack.urls.idps["boras"])
 
     page = browser.get(f"{stack.urls.proxy}/routing/forget")
     assert page.status_code == 200 and "glömt" in page.text
@@ -282,7 +289,7 @@ def test_remembered_choice_is_used_and_can_be_forgotten(stack):
 def test_refusal_after_routing_links_to_forgetting_the_choice(stack):
     browser = Browser()
     picker = browser.submit(browser.get(f"{stack.urls.app}/"))
-    idp_page = browser.submit(picker, having="org", org="boras")
+    idp_page = browser.choose_method(browser.submit(picker, having="org", org="boras"))
     page = browser.submit(idp_page, username="ivar", password="demo")
     assert page.status_code == 403
     assert f'href="{stack.urls.proxy}/routing/forget"' in page.text

@@ -87,6 +87,13 @@ class Browser:
             response = self._submit(response, soup.find_all("form").index(forms[0]))
         raise AssertionError(f"more than 10 automatic form posts: a loop? {self.posted[-3:]}")
 
+    def choose_method(self, page: requests.Response, method: str = "own_idp"):
+        """On the proxy's method page (an organisation with several login methods), choose one;
+        any other page is returned as it is."""
+        if 'name="method"' not in page.text:
+            return page
+        return self.submit(page, having="method", method=method)
+
     def last_post_with(self, name: str) -> Posted:
         return next(p for p in reversed(self.posted) if name in p.data)
 
@@ -97,9 +104,8 @@ def log_in(stack, browser: Browser, username: str = "eva", email: str = "eva.sjo
     assert start.status_code == 200
     picker = browser.submit(start)
     assert picker.url.startswith(stack.urls.proxy), picker.url
-    idp_page = browser.submit(picker, having="email", email=email)
-    if 'name="method"' in idp_page.text:  # the organisation also offers Mobilt Efos
-        idp_page = browser.submit(idp_page, having="method", method="own_idp")
+    # Göteborg and Borås also offer Mobilt Efos: the method page asks which.
+    idp_page = browser.choose_method(browser.submit(picker, having="email", email=email))
     organisation = stack.organisation_of(email)
     assert idp_page.url.startswith(stack.urls.idps[organisation]), idp_page.url
     return browser.submit(idp_page, username=username, password="demo")

@@ -63,6 +63,9 @@ class CollectClient:
         # Mutual TLS, and only the service's own CA is trusted (not the system store).
         self.session.cert = (client_cert, client_key)
         self.session.verify = server_ca
+        # Without this, REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE in the environment would silently
+        # replace the pinned CA with the system bundle (and proxy variables would apply).
+        self.session.trust_env = False
 
     def _call(self, operation: str, body: dict[str, Any]) -> dict[str, Any]:
         url = f"{self.api_url}/{operation}"

@@ -31,8 +31,6 @@ PRINCIPAL_SELECTION_NS = "http://id.swedenconnect.se/authn/1.0/principal-selecti
 SIGNING_POLICY = {
     "sign_response": True,
     "sign_assertion": True,
-    "sign_alg": "SIG_RSA_SHA256",
-    "digest_alg": "DIGEST_SHA256",
     "name_form": NAME_FORMAT_URI,
     "lifetime": {"minutes": 5},
 }

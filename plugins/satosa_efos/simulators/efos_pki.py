@@ -151,6 +151,15 @@ def prepare_pki(
         builder = _Builder(state_dir)
         pki = builder.build(ocsp_url, list(server_names), users, organisations)
         builder.save()
+    if builder.issued:
+        logger.info(
+            "SIMULATOR PKI in %s: issued %d certificates (%s)",
+            state_dir,
+            len(builder.issued),
+            ", ".join(builder.issued) if len(builder.issued) <= 3 else "new or changed",
+        )
+    else:
+        logger.info("SIMULATOR PKI in %s: reused", state_dir)
     return pki
 
 
@@ -166,6 +175,7 @@ class _Builder:
         manifest = self._read_manifest()
         self.items: dict[str, dict[str, Any]] = manifest.get("items", {})
         self.changed = False
+        self.issued: list[str] = []
 
     def _read_manifest(self) -> dict[str, Any]:
         path = self.dir / MANIFEST
@@ -219,17 +229,19 @@ class _Builder:
             for variant in VARIANTS:
                 issuer = foreign_issuing if variant == "foreign_ca" else issuing
                 name = f"users/{user.username}-{variant}"
+                mail = _first(user, "mail")
                 spec = {
                     **self._from(issuer),
                     "subject": subject.rfc4514_string(),
+                    "mail": mail,
                     "ocsp_url": ocsp_url,
                     "variant": variant,
                 }
                 cert, _ = self.ensure(
                     name,
                     spec,
-                    lambda issuer=issuer, subject=subject, variant=variant: self._user_leaf(
-                        issuer, subject, variant, ocsp_url
+                    lambda issuer=issuer, subject=subject, variant=variant, mail=mail: (
+                        self._user_leaf(issuer, subject, mail, variant, ocsp_url)
                     ),
                     may_be_expired=variant == "expired",
                 )
@@ -316,7 +328,8 @@ class _Builder:
         _write(cert_path, cert.public_bytes(serialization.Encoding.PEM))
         self.items[name] = {"spec": digest, "serial": f"{cert.serial_number:X}"}
         self.changed = True
-        logger.info("SIMULATOR PKI: issued %s (%s)", name, cert.subject.rfc4514_string())
+        self.issued.append(name)
+        logger.debug("SIMULATOR PKI: issued %s (%s)", name, cert.subject.rfc4514_string())
         return cert, key
 
     @staticmethod
@@ -417,9 +430,12 @@ class _Builder:
         self,
         issuer: tuple[x509.Certificate, PrivateKey],
         subject: x509.Name,
+        mail: str,
         variant: str,
         ocsp_url: str,
     ) -> tuple[x509.Certificate, PrivateKey]:
+        """A person certificate; the e-mail SAN is what common verifiers (e.g. cryptography's
+        client verifier) require of a client certificate, as real person certificates carry."""
         key = _new_key()
         if variant == "expired":  # two years of validity that ended yesterday
             end = self.now - dt.timedelta(days=1)
@@ -449,6 +465,10 @@ class _Builder:
                 critical=False,
             )
         )
+        if mail:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.RFC822Name(mail)]), critical=False
+            )
         return self._sign(builder, key, issuer), key
 
     def _base(

@@ -52,13 +52,16 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from jinja2 import Environment, FileSystemLoader, pass_context
+from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from satosa_efos.simulators.demo_users import DemoUser, load_demo_users
 from satosa_efos.simulators.efos_pki import VARIANTS, Pki, prepare_pki
 
-logger = logging.getLogger(__name__)
+#: A fixed name, so that ``python -m`` (where ``__name__`` is ``__main__``) logs the same way.
+LOGGER_NAME = "satosa_efos.simulators.efos_service"
+logger = logging.getLogger(LOGGER_NAME)
 
 LABEL = "SIMULATOR"
 DEFAULT_STATE_DIR = Path(__file__).resolve().parents[3] / "var" / "efos-simulator"
@@ -691,6 +694,8 @@ class PhoneApp:
                 response = self._page(
                     "efos_error.html", lang, error.status, error=(error.details, error.details)
                 )
+        except HTTPException as error:  # e.g. a form larger than MAX_BODY
+            response = ApiError(error.code or 400, error.description or "bad request").response()
         except Exception:
             logger.exception("phone/control %s failed", request.path)
             response = ApiError(500, "internal error in the simulator").response()
@@ -811,7 +816,7 @@ class PhoneApp:
         """``/control/orders``, ``/control/orders/<ref>/<action>``, behaviour, reset."""
         parts = request.path.strip("/").split("/")[1:]
         sim = self.simulator
-        if parts == ["orders"] and request.method == "GET":
+        if parts == ["orders"] and request.method in ("GET", "POST"):  # POST: lenient helpers
             return _json({"orders": [order.public() for order in sim.orders()]})
         if parts == ["behaviour"] and request.method == "GET":
             behaviour = sim.behaviour()
@@ -867,7 +872,7 @@ class _QuietHandler(WSGIRequestHandler):
             "%s %s %s %s -> %s", self.label, self.address_string(), self.command, path, code
         )
 
-    def log(self, type: str, message: str, *args: Any) -> None:  # noqa: A002 - werkzeug's name
+    def log(self, type: str, message: str, *args: Any) -> None:  # werkzeug's signature
         level = logging.ERROR if type == "error" else logging.INFO
         logger.log(level, "%s %s: " + message, self.label, self.address_string(), *args)
 
@@ -950,7 +955,7 @@ class OcspResponder:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - nothing but a prctl before exec
+            preexec_fn=_die_with_parent,  # only a prctl between fork and exec
         )
         threading.Thread(target=self._relay, name="ocsp-log", daemon=True).start()
         deadline = time.monotonic() + timeout
@@ -968,7 +973,7 @@ class OcspResponder:
             if line.startswith("ACCEPT"):
                 self._listening.set()
             if line:
-                logger.info("ocsp: %s", line)
+                logger.info("OCSP responder: %s", line)
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -1025,7 +1030,10 @@ def start_simulator(
 
     Call it from a thread that lives as long as the simulator: the OCSP child is bound to it.
     """
-    public_host = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host  # noqa: S104
+    # What clients on this machine use: the same AIA URL and server names that demo.prepare
+    # asks prepare_pki for, so starting the simulator reuses the PKI instead of reissuing it.
+    unspecific = host in ("", "0.0.0.0", "::", "localhost")  # noqa: S104
+    public_host = "127.0.0.1" if unspecific else host
     url_host = f"[{public_host}]" if ":" in public_host else public_host
     if not _is_loopback(host):
         logger.warning(
@@ -1103,7 +1111,7 @@ def configure_logging(level: int = logging.INFO, stream: Any = None) -> None:
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(SimulatorFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.set_name("efos-simulator")
-    for name in (__name__, "satosa_efos.simulators.efos_pki", "werkzeug"):
+    for name in (LOGGER_NAME, "satosa_efos.simulators.efos_pki", "werkzeug"):
         target = logging.getLogger(name)
         target.handlers = [h for h in target.handlers if h.get_name() != "efos-simulator"]
         target.addHandler(handler)
@@ -1126,15 +1134,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging()
 
     stop = threading.Event()
+    previous = {}
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: stop.set())
+            previous[signum] = signal.signal(signum, lambda *_: stop.set())
+    try:
+        return _serve(args, stop)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _serve(args: argparse.Namespace, stop: threading.Event) -> int:
     try:
         running = start_simulator(
             args.state_dir, args.host, args.api_port, args.phone_port, args.ocsp_port
         )
-    except (OSError, RuntimeError) as error:
+    except (OSError, RuntimeError) as error:  # a port in use, openssl refused to start
         logger.error("could not start: %s", error)
+        return 1
+    except Exception:
+        logger.exception("could not start")
         return 1
     pki = running.pki
     for line in (
@@ -1145,7 +1165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"  Efos trust anchors: {pki.issuing_ca_cert} (root {pki.root_ca_cert})",
         f"phone page:  {running.phone_url}",
         f"control API: {running.phone_url}control/orders",
-        f"OCSP:        {running.ocsp_url}",
+        f"OCSP:        {running.ocsp_url} (openssl ocsp; it listens on every interface)",
     ):
         print(f"{LABEL} {line}", flush=True)
     try:
@@ -1171,9 +1191,16 @@ def _json(data: Any, status: int = 200) -> Response:
     )
 
 
+def _read(request: Request) -> bytes:
+    try:
+        return request.get_data(cache=False)
+    except HTTPException:  # larger than MAX_BODY
+        raise ApiError(400, f"the body is larger than {MAX_BODY} bytes") from None
+
+
 def _json_body(request: Request) -> dict[str, Any]:
     try:
-        body = json.loads(request.get_data(cache=False) or b"null")
+        body = json.loads(_read(request) or b"null")
     except ValueError:
         raise ApiError(400, "the body is not JSON") from None
     if not isinstance(body, dict):
@@ -1184,7 +1211,7 @@ def _json_body(request: Request) -> dict[str, Any]:
 def _control_body(request: Request) -> dict[str, Any]:
     """A control call's JSON (may be empty); only ``application/json``, so no plain form of
     another site can trigger it (a cross-site JSON post needs CORS, which is never granted)."""
-    data = request.get_data(cache=False)
+    data = _read(request)
     if not data:
         return {}
     if request.mimetype != "application/json":
