@@ -14,83 +14,49 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, Response, expect, sync_playwright
+from e2e.browsing import (
+    at,
+    choose_in_list,
+    expect_logged_in,
+    expect_picker,
+    fresh_page,
+    go_to_picker,
+    main_frame_urls,
+)
+from playwright.sync_api import Page, Response, expect
 
 from satosa_efos.demo import DEMO_IDPS
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-TIMEOUT_MS = 15_000
 SCREENSHOT_COPY = Path("/tmp/satosa-efos-logged-in.png")
 PICKER_SCREENSHOT_COPY = Path("/tmp/satosa-efos-picker-375.png")
 REMEMBER_COOKIE = "satosa_efos_org"  # conf/demo/plugins/microservices/routing.yaml default
 #: The picker's button for each organisation with a demo IdP (satosa_efos.demo.DEMO_IDPS).
 ORGANISATION_NAMES = {"goteborg": "Göteborgs Stad", "boras": "Borås Stad"}
+#: The demo lists every organisation of conf/demo/organisations/ (each offers Mobilt Efos).
+ORGANISATION_COUNT = 50
+#: The method page's buttons for an organisation with a demo IdP (picker.METHOD_LABELS).
+OWN_LOGIN = "Med din organisations inloggning"
+EFOS_LOGIN = "Med Mobilt Efos"
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser | None]:
-    """One headless Chromium for the module; None when it is not installed (the tests fail)."""
-    if not CHROMIUM.exists():
-        yield None
-        return
-    expect.set_options(timeout=TIMEOUT_MS)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
-
-
-@contextmanager
-def fresh_page(chromium: Browser | None) -> Iterator[Page]:
-    """A page in a new browser context: no cookies or storage from another test."""
-    if chromium is None:
-        pytest.fail(
-            f"{CHROMIUM} is missing: the browser tests need Debian's Chromium. "
-            "`make test` installs it (Debian package chromium)."
-        )
-    context = chromium.new_context(locale="sv-SE", viewport={"width": 1000, "height": 800})
-    context.set_default_timeout(TIMEOUT_MS)
-    context.set_default_navigation_timeout(TIMEOUT_MS)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
-
-
-def at(base_url: str) -> re.Pattern[str]:
-    """A URL pattern for any page of the server at ``base_url``."""
-    return re.compile("^" + re.escape(base_url) + "(/|$)")
-
-
-def go_to_picker(page: Page, stack) -> None:
-    """From the application's start page to the proxy's organisation picker (in Swedish)."""
-    page.goto(f"{stack.urls.app}/")
-    expect(page.get_by_role("heading", name="Demoapplikation", level=1)).to_be_visible()
-    page.get_by_role("button", name="Logga in", exact=True).click()
-    expect_picker(page, stack)
-
-
-def expect_picker(page: Page, stack) -> None:
+def expect_method_page(page: Page, stack, organisation: str) -> None:
+    """The proxy asks how to log in to ``organisation``: its own IdP or Mobilt Efos."""
     expect(page).to_have_url(at(stack.urls.proxy))
-    expect(page.get_by_role("heading", name="Välj organisation", level=1)).to_be_visible()
+    title = f"Hur vill du logga in till {ORGANISATION_NAMES[organisation]}?"
+    expect(page.get_by_role("heading", name=title, level=1)).to_be_visible()
+    expect(page.get_by_role("main").get_by_role("button")).to_have_text([OWN_LOGIN, EFOS_LOGIN])
+
+
+def choose_own_login(page: Page, stack, organisation: str) -> None:
+    """On the method page, take the organisation's own login (its demo IdP)."""
+    expect_method_page(page, stack, organisation)
+    page.get_by_role("button", name=OWN_LOGIN, exact=True).click()
+    expect_idp_login(page, stack, organisation)
 
 
 def expect_idp_login(page: Page, stack, organisation: str) -> None:
@@ -101,17 +67,16 @@ def expect_idp_login(page: Page, stack, organisation: str) -> None:
 
 
 def pick_organisation(page: Page, stack, organisation: str) -> None:
-    """On the picker, press the organisation's button in the list."""
-    organisations = page.get_by_role("list", name="Organisationer")
-    organisations.get_by_role("button", name=ORGANISATION_NAMES[organisation], exact=True).click()
-    expect_idp_login(page, stack, organisation)
+    """On the picker, press the organisation's button in the list, then its own login."""
+    choose_in_list(page, ORGANISATION_NAMES[organisation])
+    choose_own_login(page, stack, organisation)
 
 
 def type_email(page: Page, stack, email: str) -> None:
     """On the picker, route by an e-mail address typed into "E-postadress"."""
     page.get_by_label("E-postadress", exact=True).fill(email)
     page.get_by_role("button", name="Fortsätt", exact=True).click()
-    expect_idp_login(page, stack, stack.organisation_of(email))
+    choose_own_login(page, stack, stack.organisation_of(email))
 
 
 def go_to_idp_login(page: Page, stack, organisation: str = "goteborg") -> None:
@@ -124,27 +89,6 @@ def log_in_at_idp(page: Page, username: str, password: str = "demo") -> None:
     page.get_by_label("Användarnamn").fill(username)
     page.get_by_label("Lösenord").fill(password)
     page.get_by_role("button", name="Logga in", exact=True).click()
-
-
-def expect_logged_in(page: Page, stack, *values: str) -> None:
-    """The application's logged-in page, showing ``values`` among the attributes."""
-    expect(page).to_have_url(f"{stack.urls.app}/sp/loggedin")
-    expect(page.get_by_role("heading", name="Inloggad", level=1)).to_be_visible()
-    attributes = page.locator("table#attributes")
-    for value in values:
-        expect(attributes).to_contain_text(value)
-
-
-def main_frame_urls(page: Page) -> list[str]:
-    """Every URL the page's main frame commits from now on (pages shown, not redirects)."""
-    urls: list[str] = []
-
-    def committed(frame) -> None:
-        if frame == page.main_frame:
-            urls.append(frame.url)
-
-    page.on("framenavigated", committed)
-    return urls
 
 
 def test_user_logs_in_through_the_proxy_in_a_browser(stack, chromium, tmp_path):

@@ -138,9 +138,14 @@ def write_metadata(
     base_url: str, key_file: str | Path, cert_file: str | Path, path: str | Path
 ) -> Path:
     """Write the IdP's metadata XML; it needs no peer metadata, so it can be written first."""
+    return write_entity_metadata(IdPConfig, idp_config(base_url, key_file, cert_file, []), path)
+
+
+def write_entity_metadata(config_class: Any, config: dict[str, Any], path: str | Path) -> Path:
+    """A demo peer's metadata file, made from its own configuration alone."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(metadata_xml(IdPConfig, idp_config(base_url, key_file, cert_file, [])))
+    path.write_bytes(metadata_xml(config_class, config))
     return path
 
 

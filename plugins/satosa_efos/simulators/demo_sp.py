@@ -50,6 +50,7 @@ from satosa_efos.simulators.demo_idp import (
     metadata_xml,
     render_page,
     split_paths,
+    write_entity_metadata,
 )
 
 logger = logging.getLogger(__name__)
@@ -111,10 +112,7 @@ def write_metadata(
     base_url: str, key_file: str | Path, cert_file: str | Path, path: str | Path
 ) -> Path:
     """Write the SP's metadata XML; it needs no peer metadata, so it can be written first."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(metadata_xml(SPConfig, sp_config(base_url, key_file, cert_file, [])))
-    return path
+    return write_entity_metadata(SPConfig, sp_config(base_url, key_file, cert_file, []), path)
 
 
 class SignedCookie:

@@ -51,11 +51,11 @@ from urllib.parse import urlencode, urlsplit
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from jinja2 import Environment, FileSystemLoader, pass_context
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from satosa_efos.simulators.demo_idp import TEMPLATES as demo_templates
 from satosa_efos.simulators.demo_users import DemoUser, load_demo_users
 from satosa_efos.simulators.efos_pki import VARIANTS, Pki, prepare_pki
 
@@ -632,19 +632,8 @@ class RpApi:
 # --- the phone page and the control API (plain HTTP, loopback) --------------------------------
 
 
-@pass_context
-def _translate(context: Any, swedish: str, english: str) -> str:
-    """``t("svenska", "English")`` in templates: Swedish first, English when ``lang=en``."""
-    return english if context.get("lang") == "en" else swedish
-
-
-TEMPLATES = Environment(
-    loader=FileSystemLoader(Path(__file__).with_name("templates")),
-    autoescape=True,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-TEMPLATES.globals["t"] = _translate
+# The simulators share one template environment (Swedish first, ``t("sv", "en")``).
+TEMPLATES = demo_templates
 
 VARIANT_LABELS = {
     "normal": ("Giltigt certifikat", "Valid certificate"),
