@@ -1,4 +1,4 @@
-"""The browser tests' fixture: one headless Chromium per test module (Debian's, never downloaded)."""
+"""The browser tests' fixture: one headless Chromium per test module (never downloaded)."""
 
 from __future__ import annotations
 

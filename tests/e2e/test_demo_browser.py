@@ -3,9 +3,12 @@
 The same journey as tests/flows/test_login_flow.py, but with a browser's own HTML, JavaScript and
 cookies: the demo application's "Logga in" posts to the application, whose page posts the SAML
 request to the proxy by script; the proxy shows its organisation picker, where the user types an
-e-mail address or picks an organisation, and sends the browser to that organisation's demo IdP;
+e-mail address or picks an organisation; Göteborg and Borås offer two login methods, so the proxy
+then asks how to log in ("Med din organisations inloggning" or "Med Mobilt Efos"), and the user
+takes the organisation's own login: the proxy sends the browser to that organisation's demo IdP;
 after the login the IdP's and the proxy's auto-posting forms carry the responses back to the
 application (or the proxy refuses a user that the organisation's IdP may not assert).
+Mobilt Efos in a browser is tests/e2e/test_efos_browser.py.
 
 The browser is Debian's Chromium (``make test`` installs it); Playwright never downloads one.
 """
@@ -126,9 +129,13 @@ def test_user_logs_in_through_the_proxy_in_a_browser(stack, chromium, tmp_path):
 def test_user_picks_an_organisation_from_the_list(stack, chromium):
     with fresh_page(chromium) as page:
         go_to_picker(page, stack)
-        # The demo offers only organisations with a login method here: the two with demo IdPs.
+        # Every organisation offers Mobilt Efos, so the demo lists all of them; Borås and
+        # Göteborg (the two with demo IdPs) are among them, like Ale (Mobilt Efos only).
         buttons = page.get_by_role("list", name="Organisationer").get_by_role("button")
-        expect(buttons).to_have_text(["Borås Stad", "Göteborgs Stad"])
+        expect(buttons).to_have_count(ORGANISATION_COUNT)
+        expect(page.locator("#org-count")).to_have_text(f"{ORGANISATION_COUNT} organisationer")
+        names = buttons.all_inner_texts()
+        assert {"Ale kommun", "Borås Stad", "Göteborgs Stad"} <= set(names), names
         pick_organisation(page, stack, "boras")
 
         log_in_at_idp(page, "cecilia")
@@ -143,7 +150,8 @@ def test_user_picks_an_organisation_with_the_keyboard_only(stack, chromium):
 
     Only ``page.keyboard`` from the application's start page to its logged-in page: no clicks
     and no ``fill``. After each key the focused element is checked, so the test also pins the
-    tab order of the application's start page, the picker and the IdP's login form.
+    tab order of the application's start page, the picker, the method page and the IdP's login
+    form.
     """
     with fresh_page(chromium) as page:
         page.goto(f"{stack.urls.app}/")
@@ -171,7 +179,7 @@ def test_user_picks_an_organisation_with_the_keyboard_only(stack, chromium):
 
         count = page.locator("#org-count")
         expect(count).to_have_attribute("aria-live", "polite")
-        expect(count).to_have_text("2 organisationer")
+        expect(count).to_have_text(f"{ORGANISATION_COUNT} organisationer")
         keys.type("borås")
         expect(search).to_have_value("borås")
         buttons = page.get_by_role("list", name="Organisationer").get_by_role("button")
@@ -187,6 +195,23 @@ def test_user_picks_an_organisation_with_the_keyboard_only(stack, chromium):
             "org",
             "boras",
         ]
+        keys.press("Enter")
+
+        # The method page: the language link, then one button per method, own login first.
+        expect_method_page(page, stack, "boras")
+        keys.press("Tab")
+        expect(page.get_by_role("link", name="English", exact=True)).to_be_focused()
+        keys.press("Tab")
+        own_login = page.get_by_role("button", name=OWN_LOGIN, exact=True)
+        expect(own_login).to_be_focused()
+        assert page.evaluate("[document.activeElement.name, document.activeElement.value]") == [
+            "method",
+            "own_idp",
+        ]
+        keys.press("Tab")
+        expect(page.get_by_role("button", name=EFOS_LOGIN, exact=True)).to_be_focused()
+        keys.press("Shift+Tab")
+        expect(own_login).to_be_focused()
         keys.press("Enter")
 
         # Borås's demo IdP puts the focus in the username field itself (autofocus); Shift+Tab
@@ -257,14 +282,18 @@ def test_remembered_organisation_skips_the_picker(stack, chromium):
         shown = main_frame_urls(page)
         page.get_by_role("button", name="Logga in", exact=True).click()
 
-        # Straight to Göteborg's IdP: the proxy showed no page (only redirects passed it).
-        expect_idp_login(page, stack, "goteborg")
-        assert at(stack.urls.idps["goteborg"]).match(shown[-1]), shown
-        assert not [url for url in shown if at(stack.urls.proxy).match(url)], shown
+        # Straight to Göteborg's method page (the cookie remembers the organisation, not the
+        # method): it is the one page the proxy showed, the picker was skipped.
+        expect_method_page(page, stack, "goteborg")
+        proxy_pages = [url for url in shown if at(stack.urls.proxy).match(url)]
+        assert len(proxy_pages) == 1 and proxy_pages == shown[-1:], shown
+        expect(page.get_by_role("heading", name="Välj organisation")).to_have_count(0)
+        choose_own_login(page, stack, "goteborg")
         log_in_at_idp(page, "gustav")
         expect_logged_in(page, stack, "Gustav", "Berg", "gustav.berg@goteborg.se")
         # "Glöm mitt val" is on the picker only, and with a remembered organisation the picker
-        # is never shown: there is no page to forget the choice on, so that part is not tested.
+        # is never shown (nor is it on the method page): there is no page to forget the choice
+        # on, so that part is not tested.
 
 
 def test_login_form_puts_the_button_below_the_password_at_every_width(stack, chromium):
@@ -298,7 +327,10 @@ def test_table_headers_do_not_break_inside_words_on_a_phone(stack, chromium, tmp
         page.screenshot(path=str(screenshot), full_page=True)
         shutil.copyfile(screenshot, PICKER_SCREENSHOT_COPY)
 
-        pick_organisation(page, stack, "boras")
+        choose_in_list(page, ORGANISATION_NAMES["boras"])
+        expect_method_page(page, stack, "boras")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        choose_own_login(page, stack, "boras")
         assert page.evaluate(BROKEN_HEADERS_JS) == []
         assert page.evaluate("document.documentElement.scrollWidth") <= 375
 
@@ -320,6 +352,15 @@ def test_english_is_available_on_the_login_pages(stack, chromium):
         expect(heading).to_be_visible()
         expect(page.locator("html")).to_have_attribute("lang", "en")
         page.get_by_role("button", name="Göteborgs Stad", exact=True).click()
+
+        # The method page stays in English; the organisation's name is Swedish (lang="sv").
+        title = "How do you want to log in to Göteborgs Stad?"
+        expect(page.get_by_role("heading", name=title, level=1)).to_be_visible()
+        expect(page.locator("html")).to_have_attribute("lang", "en")
+        expect(page.locator("h1 span")).to_have_attribute("lang", "sv")
+        methods = page.get_by_role("main").get_by_role("button")
+        expect(methods).to_have_text(["With your organisation's login", "With Mobilt Efos"])
+        page.get_by_role("button", name="With your organisation's login", exact=True).click()
 
         expect_idp_login(page, stack, "goteborg")  # the IdP has its own language switch
         page.get_by_role("button", name="English", exact=True).click()
