@@ -199,9 +199,12 @@ def test_efos_page_works_without_javascript(stack, chromium):
         control(stack, "orders/latest/approve", user=USER)
 
         # The next refresh finds the order complete and goes on to the proxy's response to the
-        # application: SATOSA's (pysaml2's) auto-posting form, whose no-script button says
-        # "Continue" (in English only).
-        proceed = page.get_by_role("button", name="Continue", exact=True)
+        # application: the proxy's own POST-binding page, whose no-script button says
+        # "Fortsätt / Continue", with a Swedish and an English explanation.
+        expect(page.get_by_text("Om inget händer: tryck på knappen")).to_be_visible(
+            timeout=NOTICE_MS
+        )
+        proceed = page.get_by_role("button", name="Fortsätt / Continue")
         expect(proceed).to_be_visible(timeout=NOTICE_MS)
         proceed.click()
         expect_logged_in_with_efos(page, stack)

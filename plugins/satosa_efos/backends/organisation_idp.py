@@ -25,6 +25,7 @@ from satosa.context import Context
 from satosa_efos import attributemaps
 from satosa_efos.errors import ProxyError
 from satosa_efos.state_keys import ROUTING
+from satosa_efos.web.autopost import localised_post_form
 from satosa_efos.xmlsec.metadata import verified_aggregate
 
 
@@ -116,7 +117,7 @@ class OrganisationSAMLBackend(SAMLBackend):
         context.state[self.name][self._STATE_TARGET] = entity_id
         if request_ids:
             context.state[self.name][self._STATE_REQUEST_ID] = request_ids[0]
-        return response
+        return localised_post_form(response)
 
     def _translate_response(self, response, state):
         issuer = response.response.issuer.text.strip() if response.response.issuer else None

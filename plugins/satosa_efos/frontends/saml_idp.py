@@ -22,6 +22,7 @@ from satosa_efos import attributemaps
 from satosa_efos.config.registries import cached_registries
 from satosa_efos.errors import BadSamlMessage, UnknownApplication
 from satosa_efos.state_keys import REQUEST_HINTS
+from satosa_efos.web.autopost import localised_post_form
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +71,12 @@ class EfosSAMLFrontend(SAMLFrontend):
         metadata["local"] = local
         idp_config.setdefault("service", {}).setdefault("idp", {})["policy"] = policy
         super().__init__(auth_req_callback_func, internal_attributes, config, base_url, name)
+
+    def handle_authn_response(self, context, internal_response):
+        return localised_post_form(super().handle_authn_response(context, internal_response))
+
+    def handle_backend_error(self, exception):
+        return localised_post_form(super().handle_backend_error(exception))
 
     def _handle_authn_request(self, context, binding_in, idp):
         request = context.request or {}
