@@ -27,8 +27,8 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from conftest import start_stack  # noqa: E402
 from helpers.browser import Browser  # noqa: E402
+from helpers.stack import start_stack  # noqa: E402
 
 from satosa_efos.processes import stop_all  # noqa: E402
 

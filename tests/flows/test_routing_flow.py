@@ -13,9 +13,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
-from conftest import start_stack
 from helpers.aggregate import build_aggregate
 from helpers.browser import Browser, log_in
+from helpers.stack import start_stack
 from lxml import etree
 from saml2 import BINDING_HTTP_REDIRECT
 from saml2.client import Saml2Client

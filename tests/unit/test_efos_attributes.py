@@ -156,3 +156,15 @@ def test_refuses_policy_without_configured_loa(oid: str) -> None:
     with pytest.raises(CertificateRefused) as caught:
         loa_for_policy(oid)
     assert caught.value.code == "efos.policy"
+
+
+def test_mapping_is_chosen_by_the_certificate_issuer() -> None:
+    from satosa_efos.efos.attributes import mapping_for_issuer
+
+    cert = certificate(serialNumber="SE2321000131-E000000000001")
+    siths = IssuerMapping(serial_number_as="employeeHsaId")
+    by_issuer = {cert.issuer.rfc4514_string(): siths}
+    assert mapping_for_issuer(cert, by_issuer, IssuerMapping()) is siths
+    assert mapping_for_issuer(cert, {"CN=Other CA": siths}, IssuerMapping()) == IssuerMapping()
+    attributes = certificate_attributes(cert, mapping_for_issuer(cert, by_issuer, IssuerMapping()))
+    assert attributes["employeeHsaId"] == ["SE2321000131-E000000000001"]

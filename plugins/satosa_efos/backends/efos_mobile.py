@@ -93,6 +93,8 @@ class EfosConfig(BaseModel):
     attribute_mapping: cert_attributes.IssuerMapping = Field(
         default_factory=cert_attributes.IssuerMapping
     )
+    #: Per issuing CA (its subject DN, RFC 4514, e.g. "CN=Efos Issuing CA,O=...,C=SE").
+    issuer_mappings: dict[str, cert_attributes.IssuerMapping] = Field(default_factory=dict)
     launch_url: str = "efos:///?autostarttoken={token}&redirect=null"
     user_visible_data: str = "Inloggning via Inloggningstjänsten för Västra Götaland"
     once_store: str = "state/efos-orders.sqlite3"
@@ -278,9 +280,10 @@ class EfosMobileBackend(BackendModule):
                 str(data.get("signatureAlgorithm") or ""),
             )
             validate_certificate(certificate, chain, self.trust, ocsp=self.ocsp)
-            attributes = cert_attributes.certificate_attributes(
-                certificate, self.config.attribute_mapping
+            mapping = cert_attributes.mapping_for_issuer(
+                certificate, self.config.issuer_mappings, self.config.attribute_mapping
             )
+            attributes = cert_attributes.certificate_attributes(certificate, mapping)
             policy = accepted_policy_oid(certificate, self.trust.policy_oids)
             loa = cert_attributes.loa_for_policy(policy, self.config.loa_by_policy)
         except OcspUnavailable as exc:

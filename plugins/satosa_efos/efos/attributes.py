@@ -123,3 +123,14 @@ def _display_name(subject: x509.Name, source: _DISPLAY_NAME_SOURCES | None) -> l
         parts = _values(subject, NameOID.GIVEN_NAME)[:1] + _values(subject, NameOID.SURNAME)[:1]
         return [" ".join(parts)] if parts else []
     return []
+
+
+def mapping_for_issuer(
+    cert: x509.Certificate, by_issuer: Mapping[str, IssuerMapping], default: IssuerMapping
+) -> IssuerMapping:
+    """The mapping configured for the certificate's issuer (RFC 4514 DN), else the default.
+
+    Issuers differ (DOMAIN.md §2): an Efos person certificate carries the personnummer in
+    serialNumber, a SITHS one the HSA-id; the mapping is chosen per issuing CA.
+    """
+    return by_issuer.get(cert.issuer.rfc4514_string(), default)
