@@ -185,9 +185,12 @@ class DemoIdP:
         users: Iterable[DemoUser] | None = None,
         organisation: str | None = None,
         title: str = "Demo-IdP",
+        answer_loa: str | None = None,
     ) -> None:
         config = idp_config(base_url, key_file, cert_file, metadata_files, title)
         self.title = title
+        #: Answer this AuthnContextClassRef whatever was asked (to test LoA downgrades).
+        self.answer_loa = answer_loa
         self.entity_id: str = config["entityid"]
         self.login_url = f"{self.entity_id}/login"
         self.server = Server(config=IdPConfig().load(config))
@@ -195,7 +198,7 @@ class DemoIdP:
         self.users = {
             user.username: user
             for user in (users or load_demo_users())
-            if organisation is None or user.idp == organisation
+            if organisation in (None, "*") or user.idp == organisation
         }
         self.name_id_secret = derive_secret(key_file, "demo-idp persistent NameID")
         self.routes = {
@@ -284,7 +287,7 @@ class DemoIdP:
                 identity=user.attributes,
                 userid=user.username,
                 name_id=self._name_id(user, args["sp_entity_id"], requested_format),
-                authn={"class_ref": requested_loa(saml_request.message)},
+                authn={"class_ref": self.answer_loa or requested_loa(saml_request.message)},
                 sign_response=True,
                 sign_assertion=True,
                 **args,
@@ -348,10 +351,13 @@ def make_app(
     users: Iterable[DemoUser] | None = None,
     organisation: str | None = None,
     title: str = "Demo-IdP",
+    answer_loa: str | None = None,
 ) -> DemoIdP:
-    """The demo IdP as a WSGI application (``users`` defaults to demo_users.yaml, all of them,
-    or those whose ``idp`` is ``organisation``)."""
-    return DemoIdP(base_url, key_file, cert_file, metadata_files, users, organisation, title)
+    """The demo IdP as a WSGI application (``users`` defaults to demo_users.yaml, all of them
+    (``organisation`` None or ``*``), or those whose ``idp`` is ``organisation``)."""
+    return DemoIdP(
+        base_url, key_file, cert_file, metadata_files, users, organisation, title, answer_loa
+    )
 
 
 def create_app() -> DemoIdP:
@@ -359,7 +365,8 @@ def create_app() -> DemoIdP:
 
     Reads DEMO_IDP_BASE_URL, DEMO_IDP_KEY, DEMO_IDP_CERT, DEMO_IDP_METADATA (SP metadata
     files separated by ``os.pathsep``), and optionally DEMO_IDP_ORGANISATION (serve only that
-    organisation's demo users) and DEMO_IDP_TITLE (the name on its pages).
+    organisation's demo users; ``*`` for all), DEMO_IDP_TITLE (the name on its pages) and
+    DEMO_IDP_ANSWER_LOA (answer this LoA whatever was asked; for downgrade tests).
     """
     return make_app(
         os.environ["DEMO_IDP_BASE_URL"],
@@ -368,6 +375,7 @@ def create_app() -> DemoIdP:
         split_paths(os.environ.get("DEMO_IDP_METADATA", "")),
         organisation=os.environ.get("DEMO_IDP_ORGANISATION") or None,
         title=os.environ.get("DEMO_IDP_TITLE") or "Demo-IdP",
+        answer_loa=os.environ.get("DEMO_IDP_ANSWER_LOA") or None,
     )
 
 

@@ -41,6 +41,8 @@ MESSAGES: dict[str, dict[str, tuple[str, str]]] = {
         "efos_certificate": ("Inloggningen nekades", "Din e-legitimation godtas inte (den kan"
                              " vara spärrad, för gammal eller utfärdad av fel utfärdare)."
                              " Kontakta din IT-support."),
+        "weaker_loa": ("Inloggningen nekades", "Inloggningen gjordes med en lägre"
+                       " tillitsnivå än tjänsten kräver."),
         "efos_replay": ("Inloggningen är redan använd", "Den här inloggningen har redan"
                         " använts. Börja om från tjänsten du ville använda."),
     },
@@ -76,6 +78,8 @@ MESSAGES: dict[str, dict[str, tuple[str, str]]] = {
                          " completed. Start again from the service you wanted to use."),
         "efos_certificate": ("Login refused", "Your e-ID is not accepted (it may be revoked,"
                              " too old or issued by the wrong issuer). Contact your IT support."),
+        "weaker_loa": ("Login refused", "The login was made at a lower level of assurance than"
+                       " the service requires."),
         "efos_replay": ("This login was already used", "This login has already been used."
                         " Start again from the service you wanted to use."),
     },
