@@ -107,6 +107,10 @@ def prepare(urls: DemoUrls, demo_dir: Path = DEMO_DIR, conf_dir: Path = DEMO_CON
     ensure_secret(keys / "state-encryption.key")
     app_key, app_cert = ensure_keypair(keys, "demo-app", "Demoapplikation (demo)")
     demo_sp.write_metadata(urls.app, app_key, app_cert, metadata / "sp" / "demo-app.xml")
+    # Every run writes all peer metadata anew; a file left from an older demo (another port,
+    # another key) would describe the same entityID twice.
+    for stale in (metadata / "idp").glob("*.xml"):
+        stale.unlink()
     for org, url in urls.idps.items():
         key, cert = ensure_keypair(keys, f"demo-idp-{org}", DEMO_IDPS[org])
         demo_idp.write_metadata(url, key, cert, metadata / "idp" / f"{org}.xml")

@@ -400,3 +400,19 @@ def test_reports_federation_aggregate_that_does_not_verify(conf, capsys):
     assert len(lines) == 1
     assert lines[0].startswith(f"{path}:{line_of(path, '- file: ../metadata/federation')}: ")
     assert "signature does not verify" in lines[0]
+
+
+def test_reports_one_entity_described_in_two_metadata_files(conf, capsys):
+    from satosa_efos.simulators import demo_idp
+
+    idp_dir = conf.parent / "metadata" / "idp"
+    for name in ("old", "new"):
+        key, cert = ensure_keypair(conf.parent / "idp-keys", name, name)
+        demo_idp.write_metadata("https://idp.ale.se", key, cert, idp_dir / f"{name}.xml")
+    path = conf / "plugins" / "backends" / "organisation_idps.yaml"
+    status, lines = check(conf, capsys)
+    assert status == 1
+    assert lines == [
+        f"{path}:{line_of(path, 'local:')}: entityID https://idp.ale.se/idp is described both "
+        f"in {conf / '../metadata/idp/new.xml'} and in {conf / '../metadata/idp/old.xml'}"
+    ]

@@ -109,3 +109,14 @@ def check_metadata(
                 cert, f"a certificate in the metadata of {entity.get('entityID')}", now
             )
     return problems
+
+
+def metadata_entity_ids(path: Path) -> list[str]:
+    """The entityIDs a metadata file describes (empty when it cannot be read)."""
+    try:
+        root = etree.parse(str(path), _PARSER).getroot()
+    except (OSError, etree.XMLSyntaxError):
+        return []
+    if root.tag == f"{{{MD}}}EntityDescriptor":
+        return [root.get("entityID", "")]
+    return [e.get("entityID", "") for e in root.iter(f"{{{MD}}}EntityDescriptor")]

@@ -17,7 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from satosa_efos.config.files import check_certificate, check_metadata, check_private_key
+from satosa_efos.config.files import (
+    check_certificate,
+    check_metadata,
+    check_private_key,
+    metadata_entity_ids,
+)
 from satosa_efos.config.registries import load_registries, validate
 from satosa_efos.config.source import ConfigError, Document, Problem, load_document
 from satosa_efos.xmlsec.metadata import MetadataRejected, verified_aggregate
@@ -94,6 +99,7 @@ def _file_problems(doc: Document, data: Any, conf_dir: Path, base: tuple) -> lis
                     doc.problem((*loc, i), m) for m in _federation_problems(source, conf_dir)
                 ]
         elif key == "local" and len(loc) >= 2 and loc[-2] == "metadata":
+            described: dict[str, Path] = {}
             for i, entry in enumerate(value if isinstance(value, list) else [value]):
                 path = conf_dir / str(entry)
                 found = (
@@ -103,6 +109,13 @@ def _file_problems(doc: Document, data: Any, conf_dir: Path, base: tuple) -> lis
                 )
                 for metadata_file in found:
                     problems += [doc.problem((*loc, i), m) for m in check_metadata(metadata_file)]
+                    # pysaml2 would silently use one of two descriptions of one entity.
+                    for entity in metadata_entity_ids(metadata_file):
+                        first = described.setdefault(entity, metadata_file)
+                        if first != metadata_file:
+                            message = (f"entityID {entity} is described both in {first} "
+                                       f"and in {metadata_file}")  # fmt: skip
+                            problems.append(doc.problem((*loc, i), message))
         problems += [doc.problem(loc, m) for m in checks]
     return problems
 
