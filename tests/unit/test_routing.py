@@ -660,3 +660,12 @@ def test_real_registry_routes_boras_email_and_lists_all_fifty() -> None:
         names.index("Vårgårda kommun") < names.index("Åmåls kommun") < names.index("Öckerö kommun")
     )
     assert names[-2:] == ["Åmåls kommun", "Öckerö kommun"]
+
+
+def test_search_on_the_picker_lists_the_same_choices_as_the_picker() -> None:
+    from satosa_efos.organisations.routing import picker_choices
+
+    assert (
+        picker_choices(ORGS, ALL_APP, POLICY) == decide(ORGS, POLICY, RoutingInput(ALL_APP)).choices
+    )
+    assert "vargarda" not in [o.id for o in picker_choices(ORGS, ALL_APP, POLICY)]

@@ -159,7 +159,9 @@ class OrganisationRouting(RequestMicroService):
         )
         # A search or a language switch on the picker is not yet a choice.
         if "q" in form and not (request.typed_email or request.picked or request.method):
-            outcome = routing.AskOrganisation(self._allowed(application))
+            outcome = routing.AskOrganisation(
+                routing.picker_choices(self.organisations, application, self.policy)
+            )
         else:
             outcome = routing.decide(self.organisations, self.policy, request)
         cookies = self._cookie_headers(form, outcome)
@@ -220,9 +222,6 @@ class OrganisationRouting(RequestMicroService):
         return super().process(context, data)
 
     # -- helpers ------------------------------------------------------------------------------
-
-    def _allowed(self, application) -> tuple:
-        return routing.allowed_organisations(self.organisations, application)
 
     def _name(self, org_id: str | None) -> str | None:
         organisation = self.organisations.by_id.get(org_id) if org_id else None

@@ -475,6 +475,13 @@ def _offered(choices: tuple[Organisation, ...], policy: RoutingPolicy) -> tuple[
     return offered or choices
 
 
+def picker_choices(
+    orgs: OrganisationRegistry, app: Application, policy: RoutingPolicy
+) -> tuple[Organisation, ...]:
+    """What the picker lists for this application: allowed, and able to log in here."""
+    return _offered(_scope(orgs, app).choices, policy)
+
+
 def _to_decision(verdict: _Verdict, policy: RoutingPolicy, request: RoutingInput) -> Decision:
     if isinstance(verdict, _Chosen):
         return _choose_method(verdict, policy, request)
