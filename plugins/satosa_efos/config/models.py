@@ -126,6 +126,20 @@ def _lookup(model: BaseModel, dotted: str) -> object | None:
     return value
 
 
+class HsaSettings(Strict):
+    """What an application needs from the HSA directory (the ``hsa`` micro-service)."""
+
+    #: ``one``: the commission attributes of exactly one commission (the user chooses when
+    #: several fit); ``none``: person attributes only.
+    commission: Literal["none", "one"] = "none"
+    #: Only commissions with one of these purposes count (e.g. "Vård och behandling").
+    purposes: list[str] = Field(default_factory=list)
+    #: A person the directory does not know: refuse the login, or continue without HSA data.
+    not_found: Literal["refuse", "continue"] = "continue"
+    #: The directory does not answer in time: refuse with a page, or continue without HSA data.
+    unavailable: Literal["refuse", "continue"] = "refuse"
+
+
 class Application(Strict):
     """A connected application (service provider / relying party)."""
 
@@ -141,6 +155,7 @@ class Application(Strict):
     allowed_organisations: list[str] | str
     required_loa: LoA = LoA.LOA3
     released_attributes: list[str] = Field(min_length=1)
+    hsa: HsaSettings = Field(default_factory=HsaSettings)
 
     @field_validator("allowed_organisations")
     @classmethod

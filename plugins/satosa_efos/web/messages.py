@@ -41,6 +41,12 @@ MESSAGES: dict[str, dict[str, tuple[str, str]]] = {
         "efos_certificate": ("Inloggningen nekades", "Din e-legitimation godtas inte (den kan"
                              " vara spärrad, för gammal eller utfärdad av fel utfärdare)."
                              " Kontakta din IT-support."),
+        "hsa_unavailable": ("HSA-katalogen svarar inte just nu", "Inloggningstjänsten kan inte"
+                            " hämta dina uppgifter från HSA-katalogen. Försök igen om en stund."),
+        "hsa_not_found": ("Du finns inte i HSA-katalogen", "Tjänsten kräver att du finns i"
+                          " HSA-katalogen. Kontakta din HSA-administratör."),
+        "hsa_no_commission": ("Medarbetaruppdrag saknas", "Du har inget medarbetaruppdrag som"
+                              " ger tillgång till tjänsten. Kontakta din HSA-administratör."),
         "weaker_loa": ("Inloggningen nekades", "Inloggningen gjordes med en lägre"
                        " tillitsnivå än tjänsten kräver."),
         "efos_replay": ("Inloggningen är redan använd", "Den här inloggningen har redan"
@@ -78,6 +84,13 @@ MESSAGES: dict[str, dict[str, tuple[str, str]]] = {
                          " completed. Start again from the service you wanted to use."),
         "efos_certificate": ("Login refused", "Your e-ID is not accepted (it may be revoked,"
                              " too old or issued by the wrong issuer). Contact your IT support."),
+        "hsa_unavailable": ("The HSA directory is not answering right now", "The login service"
+                            " cannot fetch your details from the HSA directory. Please try"
+                            " again in a while."),
+        "hsa_not_found": ("You are not in the HSA directory", "The service requires you to be"
+                          " in the HSA directory. Contact your HSA administrator."),
+        "hsa_no_commission": ("No commission", "You have no commission that gives access to the"
+                              " service. Contact your HSA administrator."),
         "weaker_loa": ("Login refused", "The login was made at a lower level of assurance than"
                        " the service requires."),
         "efos_replay": ("This login was already used", "This login has already been used."

@@ -1,0 +1,113 @@
+"""HSA enrichment over real HTTP: a Mobilt Efos login, then the person's HSA data.
+
+The demo configuration is copied and the `hsa` micro-service (in-memory directory with the
+packaged test LDIF) switched on, with the demo application needing one commission.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from helpers.browser import Browser
+from helpers.stack import start_stack
+
+from satosa_efos.processes import stop_all
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.flow
+
+APPLICATIONS = """applications:
+  - id: demo-app
+    name: Demoapplikation
+    protocol: saml
+    entity_id: ${{SATOSA_EFOS_DEMO_APP_URL:-http://localhost:8090}}/sp
+    metadata: ${{SATOSA_EFOS_DEMO_DIR:-../../var/demo}}/metadata/sp/demo-app.xml
+    allowed_organisations: all
+    released_attributes: [givenName, surname, personalIdentityNumber, employeeHsaId,
+      commissionHsaId, commissionName, commissionPurpose, commissionRight,
+      healthCareUnitHsaId, healthCareUnitName, healthCareProviderHsaId, healthCareProviderName]
+    hsa:
+      commission: one
+      purposes: [{purposes}]
+"""
+HSA = """module: satosa_efos.micro_services.hsa.HsaLookup
+name: hsa
+config:
+  registry_dir: .
+"""
+
+
+def stack_with_hsa(tmp: Path, purposes: str):
+    shutil.copytree(REPO / "conf", tmp / "conf", symlinks=True,
+                    ignore=shutil.ignore_patterns("keys"))  # fmt: skip
+    conf = tmp / "conf" / "demo"
+    (conf / "applications.yaml").write_text(APPLICATIONS.format(purposes=purposes))
+    (conf / "plugins" / "microservices" / "hsa.yaml").write_text(HSA)
+    proxy_conf = conf / "proxy_conf.yaml"
+    scope = "  - plugins/microservices/scope.yaml\n"
+    proxy_conf.write_text(
+        proxy_conf.read_text().replace(scope, scope + "  - plugins/microservices/hsa.yaml\n")
+    )
+    return start_stack(tmp, workers=2, conf_dir=conf)
+
+
+@pytest.fixture(scope="module")
+def hsa_stack(tmp_path_factory):
+    running = stack_with_hsa(tmp_path_factory.mktemp("hsa"), purposes="")
+    yield running
+    stop_all(running.servers)
+
+
+def efos_login(stack, user: str, organisation: str):
+    """Mobilt Efos login approved as ``user``; returns the browser and the page after it."""
+    browser = Browser()
+    picker = browser.submit(browser.get(f"{stack.urls.app}/"))
+    page = browser.submit(picker, having="org", org=organisation)
+    page = browser.choose_method(page, "efos_mobile")
+    requests.post(f"{stack.urls.efos_phone}/control/orders/latest/approve",
+                  json={"user": user}, timeout=10)  # fmt: skip
+    for _ in range(30):
+        if browser.get(f"{stack.urls.proxy}/efos/status").json()["status"] == "complete":
+            break
+        time.sleep(0.3)
+    return browser, browser.follow(browser.get(f"{stack.urls.proxy}/efos/complete"))
+
+
+def test_user_with_several_commissions_chooses_one_and_the_application_gets_it(hsa_stack):
+    browser, page = efos_login(hsa_stack, "anna", "vgr")
+    assert page.status_code == 200
+    assert "Välj medarbetaruppdrag" in page.text
+    offered = re.findall(r'name="commission" value="([^"]+)"', page.text)
+    assert offered == [
+        "SE2321000131-C000000000001",
+        "SE2321000131-C000000000002",
+        "SE2321000131-C000000000003",
+    ]  # archived and feigned ones dropped
+    result = browser.submit(page, having="commission", commission="SE2321000131-C000000000002")
+    assert result.status_code == 200, result.text
+    attributes = browser.get(f"{hsa_stack.urls.app}/sp/attributes.json").json()["attributes"]
+    assert attributes["employeeHsaId"] == ["SE2321000131-E000000001001"]
+    assert attributes["commissionHsaId"] == ["SE2321000131-C000000000002"]
+    assert attributes["commissionName"] == ["Verksamhetschef Vårdcentralen Kungsportsavenyen"]
+    assert attributes["commissionPurpose"] == ["Administration"]
+    assert attributes["personalIdentityNumber"] == ["195006262546"]
+
+
+def test_single_fitting_commission_is_used_without_asking(hsa_stack):
+    browser, page = efos_login(hsa_stack, "bertil", "vgr")
+    assert "Välj medarbetaruppdrag" not in page.text
+    attributes = browser.get(f"{hsa_stack.urls.app}/sp/attributes.json").json()["attributes"]
+    assert attributes["commissionHsaId"] == ["SE2321000131-C000000000006"]
+    assert attributes["commissionRight"]  # activity;informationClass;scope values
+
+
+def test_commission_not_offered_is_refused_and_the_page_shown_again(hsa_stack):
+    browser, page = efos_login(hsa_stack, "anna", "vgr")
+    again = browser.submit(page, having="commission", commission="SE2321000131-C000000000005")
+    assert "Välj medarbetaruppdrag" in again.text  # the feigned one cannot be picked
+    assert browser.get(f"{hsa_stack.urls.app}/sp/attributes.json").status_code == 401
