@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from helpers.certs import write_expired_certificate
+from helpers.metadata import SP_METADATA
 
 from satosa_efos.cli import main
 from satosa_efos.keys import ensure_keypair
@@ -42,16 +43,6 @@ def add_application(conf: Path, entry: str) -> Path:
     path = conf / "applications.yaml"
     path.write_text("applications:\n" + entry)
     return path
-
-
-SP_METADATA = """<?xml version="1.0"?>
-<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{entity}">
-  <md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
-    <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
-        Location="https://app.example.se/acs" index="0"/>
-  </md:SPSSODescriptor>
-</md:EntityDescriptor>
-"""
 
 
 def app_entry(app_id: str = "app", entity: str = "https://app.example.se/sp", **extra) -> str:

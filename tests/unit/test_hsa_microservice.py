@@ -5,21 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers.metadata import SP_METADATA
 from satosa.context import Context
 from satosa.internal import AuthenticationInformation, InternalData
 from satosa.state import State
 
 from satosa_efos.hsa import DirectoryUnavailable
 from satosa_efos.micro_services.hsa import HsaLookup, HsaNotFound, HsaUnavailable, NoCommission
-
-SP_METADATA = """<?xml version="1.0"?>
-<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{entity}">
-  <md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
-    <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
-        Location="https://app.example.se/acs" index="0"/>
-  </md:SPSSODescriptor>
-</md:EntityDescriptor>
-"""
 
 
 def registry(tmp_path: Path, hsa: str) -> Path:

@@ -144,6 +144,9 @@ class HsaLookup(ResponseMicroService):
             "commissions": [c.hsa_id for c in commissions],
             "person": person.hsa_id,
         }
+        return self._choice_page(context, commissions, application, person)
+
+    def _choice_page(self, context, commissions, application, person: Person) -> Response:
         lang = "en" if (context.request or {}).get("lang") == "en" else "sv"
         html = render_commission_choice(
             commissions=commissions,
@@ -165,15 +168,7 @@ class HsaLookup(ResponseMicroService):
             person = self.directory.find_person(hsa_id=saved["person"])
             application = self.applications.for_requester(data.requester)
             commissions = [c for c in person.commissions if c.hsa_id in saved["commissions"]]
-            lang = "en" if (context.request or {}).get("lang") == "en" else "sv"
-            html = render_commission_choice(
-                commissions=commissions,
-                action=f"{self.base_url}/{self.name}/choose",
-                lang=lang,
-                application_name=application.name if application else None,
-                person_name=person.full_name,
-            )
-            return Response(html, content="text/html; charset=utf-8")
+            return self._choice_page(context, commissions, application, person)
         person = self.directory.find_person(hsa_id=saved["person"])
         commission = next(c for c in person.commissions if c.hsa_id == chosen)
         context.state.pop(_RESUME, None)
