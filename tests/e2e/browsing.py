@@ -93,3 +93,10 @@ def main_frame_urls(page: Page) -> list[str]:
 
     page.on("framenavigated", committed)
     return urls
+
+
+def choose_commission(page: Page, name: str) -> None:
+    """The proxy's commission choice page (HSA): press the commission called ``name``."""
+    expect(page.get_by_role("heading", name="Välj medarbetaruppdrag", level=1)).to_be_visible()
+    commissions = page.get_by_role("list", name="Medarbetaruppdrag")
+    commissions.get_by_role("button", name=name, exact=True).click()

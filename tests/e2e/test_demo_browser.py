@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from e2e.browsing import (
     at,
+    choose_commission,
     choose_in_list,
     expect_logged_in,
     expect_picker,
@@ -100,11 +101,14 @@ def test_user_logs_in_through_the_proxy_in_a_browser(stack, chromium, tmp_path):
         type_email(page, stack, "eva.sjoberg@goteborg.se")
 
         log_in_at_idp(page, "eva")
+        # Eva has two commissions in HSA (Göteborg and VGR): the proxy asks which one.
+        choose_commission(page, "Sjuksköterska Hemsjukvården Centrum")
 
         # The IdP's auto-posting form goes to the proxy, the proxy's to the application.
         expect_logged_in(
-            page, stack, "Eva", "Sjöberg", "eva.sjoberg@goteborg.se", "SE2120001355-E000000000101"
-        )
+            page, stack, "Eva", "Sjöberg", "eva.sjoberg@goteborg.se", "SE2120001355-E000000000101",
+            "Sjuksköterska Hemsjukvården Centrum", "Vård och behandling",
+        )  # fmt: skip
         expect(page.get_by_role("note")).to_contain_text("Demo")
 
         screenshot = tmp_path / "logged-in.png"
@@ -271,6 +275,7 @@ def test_remembered_organisation_skips_the_picker(stack, chromium):
         page.get_by_role("checkbox", name="Kom ihåg mitt val").check()
         pick_organisation(page, stack, "goteborg")
         log_in_at_idp(page, "eva")
+        choose_commission(page, "Sjuksköterska Vårdcentralen Lundby")
         expect_logged_in(page, stack, "Eva", "Sjöberg")
         remembered = {c["name"]: c["value"] for c in page.context.cookies(stack.urls.proxy)}
         assert remembered.get(REMEMBER_COOKIE) == "goteborg"
@@ -375,6 +380,8 @@ def test_english_is_available_on_the_login_pages(stack, chromium):
         page.get_by_label("Username").fill("eva")
         page.get_by_label("Password").fill("demo")
         page.get_by_role("button", name="Log in", exact=True).click()
+        # The proxy's commission page does not yet know the language chosen at the picker.
+        choose_commission(page, "Sjuksköterska Hemsjukvården Centrum")
 
         expect(page).to_have_url(at(stack.urls.app))
         expect(page.locator("table#attributes")).to_contain_text("eva.sjoberg@goteborg.se")

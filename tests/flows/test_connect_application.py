@@ -93,8 +93,10 @@ def test_operator_connects_a_new_application_by_following_the_guide(tmp_path):
         attributes = browser.get(f"{journal_url}/sp/attributes.json").json()["attributes"]
     finally:
         stop_all(servers)
-    # Only what the new entry releases (Cecilia has no HSA-id at Borås's demo IdP).
+    # Only what the new entry releases; Borås's IdP knows no HSA-id for Cecilia, the demo's
+    # HSA directory does.
     assert attributes == {
         "givenName": ["Cecilia"],
         "surname": ["Holm"],
+        "employeeHsaId": ["SE2120001561-E000000000201"],
     }

@@ -1,7 +1,7 @@
 """HSA enrichment over real HTTP: a Mobilt Efos login, then the person's HSA data.
 
-The demo configuration is copied and the `hsa` micro-service (in-memory directory with the
-packaged test LDIF) switched on, with the demo application needing one commission.
+The demo's `hsa` micro-service (in-memory directory with the packaged test LDIF), with the
+demo application's HSA settings replaced per test module.
 """
 
 from __future__ import annotations
@@ -35,11 +35,6 @@ APPLICATIONS = """applications:
       commission: one
       purposes: [{purposes}]
 """
-HSA = """module: satosa_efos.micro_services.hsa.HsaLookup
-name: hsa
-config:
-  registry_dir: .
-"""
 
 
 def stack_with_hsa(tmp: Path, purposes: str):
@@ -47,12 +42,6 @@ def stack_with_hsa(tmp: Path, purposes: str):
                     ignore=shutil.ignore_patterns("keys"))  # fmt: skip
     conf = tmp / "conf" / "demo"
     (conf / "applications.yaml").write_text(APPLICATIONS.format(purposes=purposes))
-    (conf / "plugins" / "microservices" / "hsa.yaml").write_text(HSA)
-    proxy_conf = conf / "proxy_conf.yaml"
-    scope = "  - plugins/microservices/scope.yaml\n"
-    proxy_conf.write_text(
-        proxy_conf.read_text().replace(scope, scope + "  - plugins/microservices/hsa.yaml\n")
-    )
     return start_stack(tmp, workers=2, conf_dir=conf)
 
 

@@ -136,7 +136,9 @@ def test_application_receives_only_released_attributes(stack):
     login(stack, browser, "eva")
     names = set(browser.get(f"{stack.urls.app}/sp/attributes.json").json()["attributes"])
     released = {"givenName", "surname", "displayName", "mail", "personalIdentityNumber",
-                "employeeHsaId"}  # fmt: skip
+                "employeeHsaId", "commissionHsaId", "commissionName", "commissionPurpose",
+                "commissionRight", "healthCareUnitHsaId", "healthCareUnitName",
+                "healthCareProviderHsaId", "healthCareProviderName"}  # fmt: skip
     assert names <= released
 
 

@@ -7,6 +7,7 @@ request is recorded so that tests can look at the messages that crossed the wire
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
@@ -108,4 +109,12 @@ def log_in(stack, browser: Browser, username: str = "eva", email: str = "eva.sjo
     idp_page = browser.choose_method(browser.submit(picker, having="email", email=email))
     organisation = stack.organisation_of(email)
     assert idp_page.url.startswith(stack.urls.idps[organisation]), idp_page.url
-    return browser.submit(idp_page, username=username, password="demo")
+    return choose_commission(browser, browser.submit(idp_page, username=username, password="demo"))
+
+
+def choose_commission(browser: Browser, page: requests.Response, index: int = 0):
+    """On the proxy's commission choice page (HSA), choose the ``index``th commission."""
+    offered = re.findall(r'name="commission" value="([^"]+)"', page.text)
+    if not offered:
+        return page
+    return browser.submit(page, having="commission", commission=offered[index])
