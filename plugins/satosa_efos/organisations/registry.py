@@ -32,11 +32,6 @@ class OrganisationRegistry:
     def __len__(self) -> int:
         return len(self.organisations)
 
-    def for_email(self, address: str) -> Organisation | None:
-        """The organisation owning the domain of an e-mail address or UPN."""
-        _, _, domain = address.strip().rpartition("@")
-        return self.by_domain.get(domain.lower()) if domain else None
-
     def for_hsa_id(self, hsa_id: str) -> Organisation | None:
         prefix, sep, _ = hsa_id.partition("-")
         return self.by_hsa_id_prefix.get(prefix.upper()) if sep else None
