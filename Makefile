@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages: what the proxy needs to run, and what the test suite needs on top.
 RUN_PACKAGES := xmlsec1 openssl
-TEST_PACKAGES := chromium fonts-dejavu-core
+TEST_PACKAGES := chromium fonts-dejavu-core slapd ldap-utils
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test setup test-setup debian-packages bench lint format check-config clean
