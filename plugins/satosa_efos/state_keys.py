@@ -11,3 +11,7 @@ REQUEST_HINTS = "satosa_efos.request_hints"
 #: State entry of the routing decision: ``organisation``, ``method``, ``idp`` (entityID or
 #: None), ``source``, and the request hints the backend passes upstream.
 ROUTING = "satosa_efos_routing"
+
+#: State entry of the page language the user chose (``sv`` or ``en``), so a switch on the
+#: organisation picker carries on to the Efos page and the commission choice page.
+PAGE_LANG = "satosa_efos_lang"

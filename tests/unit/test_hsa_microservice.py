@@ -12,6 +12,7 @@ from satosa.state import State
 
 from satosa_efos.hsa import DirectoryUnavailable
 from satosa_efos.micro_services.hsa import HsaLookup, HsaNotFound, HsaUnavailable, NoCommission
+from satosa_efos.state_keys import PAGE_LANG
 
 
 def registry(tmp_path: Path, hsa: str) -> Path:
@@ -95,3 +96,33 @@ def test_directory_outage_refuses_or_continues_per_application(tmp_path):
         registry(tmp_path / "b", "{unavailable: continue}"), known, DownDirectory()
     )
     assert result == "next" and "employeeHsaId" not in attributes
+
+
+def choice_page(tmp_path, lang_state=None):
+    """Anna (three commissions) logs in to an application needing one: the choice page."""
+    conf = registry(tmp_path, "{commission: one}")
+    service = HsaLookup({"registry_dir": str(conf)}, name="hsa", base_url="https://proxy")
+    service.next = lambda context, data: data
+    context = Context()
+    context.state = State()
+    if lang_state:
+        context.state[PAGE_LANG] = lang_state
+    data = InternalData(auth_info=AuthenticationInformation())
+    data.requester = "https://app.example.se/sp"
+    data.attributes = {"personalIdentityNumber": ["195006262546"]}
+    return service, context, service.process(context, data)
+
+
+def test_choice_page_opens_in_the_language_chosen_earlier_in_the_login(tmp_path):
+    _, _, page = choice_page(tmp_path / "sv")
+    assert "Välj medarbetaruppdrag" in page.message
+    _, _, page = choice_page(tmp_path / "en", lang_state="en")
+    assert "Choose your commission" in page.message
+
+
+def test_directory_gone_when_the_choice_comes_back_gives_the_outage_page(tmp_path):
+    service, context, _ = choice_page(tmp_path)
+    service.directory = DownDirectory()
+    context.request = {"commission": "SE2321000131-C000000000001"}
+    with pytest.raises(HsaUnavailable):
+        service._chosen(context)

@@ -54,6 +54,7 @@ from satosa_efos.efos.qr import qr_data, qr_svg
 from satosa_efos.errors import ProxyError, SessionExpired
 from satosa_efos.sessions.once import OnceStore
 from satosa_efos.web.efos_texts import hint_message
+from satosa_efos.web.lang import page_lang
 from satosa_efos.web.render import render
 
 logger = logging.getLogger(__name__)
@@ -202,7 +203,7 @@ class EfosMobileBackend(BackendModule):
 
     def page(self, context):
         """The QR page; without JavaScript it refreshes itself and collects once per view."""
-        lang = _lang(context)
+        lang = page_lang(context)
         order = self._order(context)
         result = self.client.collect(order["order_ref"])
         if result.status == COMPLETE:
@@ -225,14 +226,14 @@ class EfosMobileBackend(BackendModule):
     def qr(self, context):
         order = self._order(context)
         return Response(
-            self._qr(order, _lang(context)),
+            self._qr(order, page_lang(context)),
             content="image/svg+xml",
             headers=[("Cache-Control", "no-store")],
         )
 
     def status(self, context):
         """One collect call; the page's script shows the message and leaves when complete."""
-        lang = _lang(context)
+        lang = page_lang(context)
         order = self._order(context)
         try:
             result = self.client.collect(order["order_ref"])
@@ -258,7 +259,7 @@ class EfosMobileBackend(BackendModule):
         order = self._order(context)
         self.client.cancel(order["order_ref"])
         self._start_order(context)
-        return Redirect(self._url("page", _lang(context)))
+        return Redirect(self._url("page", page_lang(context)))
 
     # -- completion -----------------------------------------------------------------------------
 
@@ -266,7 +267,7 @@ class EfosMobileBackend(BackendModule):
         order = self._order(context)
         result = self.client.collect(order["order_ref"])
         if result.status != COMPLETE:
-            return Redirect(self._url("page", _lang(context)))
+            return Redirect(self._url("page", page_lang(context)))
         data = result.completion
         certificate, chain = _certificates(data)
         expected = f"{order['order_ref']}.{order['challenge']}"
@@ -331,10 +332,6 @@ _SHA256 = hashes.SHA256()
 def raise_cancelled(context) -> None:
     """The application gets an error response (SATOSA's backend-error path), not a login."""
     raise SATOSAAuthenticationError(context.state, "the user cancelled the Mobilt Efos login")
-
-
-def _lang(context) -> str:
-    return "en" if (context.request or {}).get("lang") == "en" else "sv"
 
 
 def _unavailable(lang: str) -> str:

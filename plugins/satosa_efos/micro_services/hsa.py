@@ -8,11 +8,16 @@ user chooses on a page when several fit), and what happens when the person is no
 directory does not answer. A protected person never has personnummer or contact data released,
 whatever the upstream IdP or the certificate said.
 
-Configuration (``config`` of the plugin file)::
+Configuration (``config`` of the plugin file; the ``directory`` block is
+:mod:`satosa_efos.hsa.settings`, docs/hsa.md has every key)::
 
     registry_dir: .
-    directory: {type: memory, ldif: null}     # null: the demo's packaged test directory
+    directory: {type: memory, ldif: null}     # or type: ldap / riv, with timeout and cache
     lookup_order: [employeeHsaId, personalIdentityNumber, mail]
+
+The directory client bounds every look-up by its ``timeout`` (default 3 s); an outage or a
+timeout is an :class:`HsaUnavailable` page (or, per application, a login without HSA data), never
+a hung worker. Answers are cached per person for ``cache_seconds`` (default 60) in the worker.
 """
 
 from __future__ import annotations
@@ -30,15 +35,15 @@ from satosa_efos.config.models import HsaSettings
 from satosa_efos.config.registries import cached_registries
 from satosa_efos.errors import ProxyError, SessionExpired
 from satosa_efos.hsa import (
-    DEMO_LDIF,
     Directory,
     DirectoryUnavailable,
-    InMemoryDirectory,
     Person,
     commission_attributes,
     person_attributes,
 )
+from satosa_efos.hsa.settings import DirectorySettings, MemorySettings, open_directory
 from satosa_efos.web.commission import render_commission_choice
+from satosa_efos.web.lang import page_lang
 
 logger = logging.getLogger(__name__)
 
@@ -47,18 +52,11 @@ _RESUME = "satosa_efos_hsa_resume"
 PROTECTED_ATTRIBUTES = ("personalIdentityNumber", "mail")
 
 
-class DirectorySettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    type: Literal["memory"] = "memory"
-    ldif: str | None = None
-
-
 class HsaConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     registry_dir: str = "."
-    directory: DirectorySettings = Field(default_factory=DirectorySettings)
+    directory: DirectorySettings = Field(default_factory=lambda: MemorySettings(type="memory"))
     lookup_order: list[Literal["employeeHsaId", "personalIdentityNumber", "mail"]] = Field(
         default_factory=lambda: ["employeeHsaId", "personalIdentityNumber", "mail"], min_length=1
     )
@@ -90,9 +88,7 @@ class HsaLookup(ResponseMicroService):
         super().__init__(*args, **kwargs)
         self.config = HsaConfig.model_validate(config or {})
         self.applications = cached_registries(self.config.registry_dir).applications
-        self.directory: Directory = InMemoryDirectory.from_ldif(
-            self.config.directory.ldif or DEMO_LDIF
-        )
+        self.directory: Directory = open_directory(self.config.directory)
 
     def register_endpoints(self):
         return [(f"^{self.name}/choose$", self._chosen)]
@@ -116,10 +112,8 @@ class HsaLookup(ResponseMicroService):
         try:
             person = self._find(data.attributes)
         except DirectoryUnavailable as exc:
-            audit("hsa_unavailable", requester=data.requester, detail=getattr(exc, "detail", ""))
-            if settings.unavailable == "continue":
-                return super().process(context, data)
-            raise HsaUnavailable(str(exc)) from exc
+            self._unavailable(data, settings, exc)
+            return super().process(context, data)
         if person is None:
             if settings.not_found == "continue":
                 return super().process(context, data)
@@ -146,8 +140,20 @@ class HsaLookup(ResponseMicroService):
         }
         return self._choice_page(context, commissions, application, person)
 
+    @staticmethod
+    def _unavailable(data: InternalData, settings: HsaSettings, exc: DirectoryUnavailable):
+        """Audit the outage; refuse unless the application can do without HSA data."""
+        audit(
+            "hsa_unavailable",
+            requester=data.requester,
+            detail=exc.detail,
+            outcome="continue" if settings.unavailable == "continue" else "refused",
+        )
+        if settings.unavailable != "continue":
+            raise HsaUnavailable(exc.detail or "the HSA directory did not answer") from exc
+
     def _choice_page(self, context, commissions, application, person: Person) -> Response:
-        lang = "en" if (context.request or {}).get("lang") == "en" else "sv"
+        lang = page_lang(context)
         html = render_commission_choice(
             commissions=commissions,
             action=f"{self.base_url}/{self.name}/choose",
@@ -162,15 +168,25 @@ class HsaLookup(ResponseMicroService):
         if not saved:
             raise SessionExpired("commission choice without a login in progress")
         data = InternalData.from_dict(saved["data"])
-        chosen = (context.request or {}).get("commission")
-        if chosen not in saved["commissions"]:
-            # A language switch (GET ?lang=) or an id that was not offered: show the page again.
+        application = self.applications.for_requester(data.requester)
+        settings = application.hsa if application else HsaSettings()
+        # The person is asked for again (from the cache, normally) rather than carried in the
+        # state cookie, whose budget is small; the directory may have gone away meanwhile.
+        try:
             person = self.directory.find_person(hsa_id=saved["person"])
-            application = self.applications.for_requester(data.requester)
-            commissions = [c for c in person.commissions if c.hsa_id in saved["commissions"]]
-            return self._choice_page(context, commissions, application, person)
-        person = self.directory.find_person(hsa_id=saved["person"])
-        commission = next(c for c in person.commissions if c.hsa_id == chosen)
+        except DirectoryUnavailable as exc:
+            context.state.pop(_RESUME, None)
+            self._unavailable(data, settings, exc)
+            return super().process(context, data)
+        offered = {c.hsa_id: c for c in (person.commissions if person else ())}
+        offered = {k: c for k, c in offered.items() if k in saved["commissions"] and c.usable}
+        if not offered:
+            context.state.pop(_RESUME, None)
+            raise NoCommission("the offered commissions are no longer in the directory")
+        chosen = (context.request or {}).get("commission")
+        if chosen not in offered:
+            # A language switch (GET ?lang=) or an id that was not offered: show the page again.
+            return self._choice_page(context, list(offered.values()), application, person)
         context.state.pop(_RESUME, None)
-        data.attributes.update(commission_attributes(commission))
+        data.attributes.update(commission_attributes(offered[chosen]))
         return super().process(context, data)

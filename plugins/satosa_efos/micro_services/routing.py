@@ -31,6 +31,7 @@ from satosa_efos.config.registries import cached_registries
 from satosa_efos.errors import ProxyError, SessionExpired
 from satosa_efos.organisations import routing
 from satosa_efos.state_keys import REQUEST_HINTS, ROUTING
+from satosa_efos.web.lang import page_lang
 from satosa_efos.web.picker import render_method_choice, render_picker
 from satosa_efos.web.render import render
 
@@ -111,7 +112,7 @@ class OrganisationRouting(RequestMicroService):
 
     def _forget(self, context: Context):
         """A stable address that forgets the remembered organisation (linked from refusals)."""
-        lang = "en" if (context.request or {}).get("lang") == "en" else "sv"
+        lang = page_lang(context)
         response = self._page(render("forgotten.html", lang=lang, t=FORGOTTEN[lang]))
         response.headers.extend(self._cookie_headers({"forget": "1"}, None))
         return response
@@ -144,7 +145,7 @@ class OrganisationRouting(RequestMicroService):
         application = self.applications.for_requester(data.requester)
         if application is None:
             raise RoutingRefused(f"no application {data.requester!r}", code="unknown_application")
-        lang = "en" if form.get("lang") == "en" else "sv"
+        lang = page_lang(context, form)
         remembered = None if form.get("forget") else self._remembered(context)
         request = routing.RoutingInput(
             application=application,

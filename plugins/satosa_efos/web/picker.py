@@ -19,9 +19,8 @@ from collections.abc import Sequence
 from urllib.parse import urlencode
 
 from satosa_efos.config.models import LoginMethod, Organisation
+from satosa_efos.web.lang import LANGUAGES
 from satosa_efos.web.render import render
-
-LANGUAGES = ("sv", "en")
 
 #: Why the picker is shown again; ``{value}`` is what the user or the application sent.
 NOTICES: dict[str, dict[str, str]] = {
