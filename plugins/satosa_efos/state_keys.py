@@ -15,3 +15,11 @@ ROUTING = "satosa_efos_routing"
 #: State entry of the page language the user chose (``sv`` or ``en``), so a switch on the
 #: organisation picker carries on to the Efos page and the commission choice page.
 PAGE_LANG = "satosa_efos_lang"
+
+#: State entry of the LoA contract of one login (DOMAIN.md §5), written by the frontend that
+#: received the request and read by routing, the backends and the frontend's answer:
+#: ``{"accepted": ["loa3", ...], "requested": ["http://id.sambi.se/loa/loa3", ...]}`` --
+#: ``accepted`` the internal LoA values any of which satisfies the application (exactly, no
+#: "at least"), ``requested`` the wire URIs the application asked for (empty when it asked for
+#: none and its configured ``required_loa`` applies), in its order of preference.
+REQUESTED_LOA = "satosa_efos_loa"

@@ -79,9 +79,14 @@ def test_user_with_several_commissions_chooses_one_and_the_application_gets_it(h
     ]  # archived and feigned ones dropped
     result = browser.submit(page, having="commission", commission="SE2321000131-C000000000002")
     assert result.status_code == 200, result.text
-    attributes = browser.get(f"{hsa_stack.urls.app}/sp/attributes.json").json()["attributes"]
+    login = browser.get(f"{hsa_stack.urls.app}/sp/attributes.json").json()
+    attributes = login["attributes"]
     assert attributes["employeeHsaId"] == ["SE2321000131-E000000001001"]
     assert attributes["commissionHsaId"] == ["SE2321000131-C000000000002"]
+    # On the wire, the commission's fields carry their Sambi names (DOMAIN.md §4).
+    for name in ("employeeHsaId", "commissionHsaId", "commissionName", "commissionPurpose",
+                 "commissionRight", "healthCareUnitHsaId", "healthCareProviderName"):  # fmt: skip
+        assert login["attribute_uris"][name] == f"http://sambi.se/attributes/1/{name}"
     assert attributes["commissionName"] == ["Verksamhetschef Vårdcentralen Kungsportsavenyen"]
     assert attributes["commissionPurpose"] == ["Administration"]
     assert attributes["personalIdentityNumber"] == ["195006262546"]

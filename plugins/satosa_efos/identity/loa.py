@@ -30,3 +30,25 @@ SAMBI_URIS: dict[LoA, str] = {
     LoA.LOA2: "http://id.sambi.se/loa/loa2",
     LoA.LOA3: "http://id.sambi.se/loa/loa3",
 }
+
+#: Every wire URI this project knows, to its internal value (both profiles).
+_BY_URI: dict[str, LoA] = {
+    **{uri: loa for loa, uri in SWEDISH_EID_URIS.items()},
+    **{uri: loa for loa, uri in SAMBI_URIS.items()},
+}
+PROFILES: dict[str, dict[LoA, str]] = {"swedish_eid": SWEDISH_EID_URIS, "sambi": SAMBI_URIS}
+
+
+def loa_from_uri(uri: str, extra: dict[str, LoA] | None = None) -> LoA | None:
+    """The internal LoA of a wire URI (either profile, plus configured ``extra``), or None."""
+    uri = uri.strip()
+    if extra and uri in extra:
+        return extra[uri]
+    return _BY_URI.get(uri)
+
+
+def uri_for(loa: LoA, profile: str = "sambi", extra: dict[LoA, str] | None = None) -> str | None:
+    """The wire URI of ``loa`` in ``profile`` (``sambi`` or ``swedish_eid``), or None if none."""
+    if extra and loa in extra:
+        return extra[loa]
+    return PROFILES[profile].get(loa)
