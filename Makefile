@@ -50,6 +50,7 @@ conf/keys/state-encryption.key: | $(VENV)/.installed
 bench: test-setup
 	$(BIN)/python tests/bench/bench_routing.py
 	$(BIN)/python tests/bench/bench_efos.py
+	$(BIN)/python tests/bench/bench_hsa.py
 
 lint:
 	$(BIN)/ruff check plugins tests

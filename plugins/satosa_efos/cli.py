@@ -176,11 +176,11 @@ def main(argv: list[str] | None = None) -> int:
     p = commands.add_parser(
         "simulate", help="run a simulator of a national service (demo and tests only)"
     )
-    p.add_argument("service", choices=["efos"])
+    p.add_argument("service", choices=["efos", "hsa"])
     p.add_argument(
         "simulator_args",
         nargs=argparse.REMAINDER,
-        help="options of the simulator (see: satosa-efos simulate efos --help)",
+        help="options of the simulator (see: satosa-efos simulate efos|hsa --help)",
     )
 
     args = parser.parse_args(argv)
@@ -193,6 +193,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "metadata":
         return metadata(args.conf_dir, args.out_dir)
     if args.command == "simulate":
+        if args.service == "hsa":
+            from satosa_efos.simulators import hsa_service
+
+            return hsa_service.main(args.simulator_args)
         from satosa_efos.simulators import efos_service
 
         return efos_service.main(args.simulator_args)

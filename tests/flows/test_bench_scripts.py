@@ -25,3 +25,9 @@ def test_efos_benchmark_completes_concurrent_logins(capsys):
     figures = load("bench_efos").main(["--clients", "3", "--approve-after", "0.5"])
     assert figures["completed"] == 3
     assert "poll latency" in capsys.readouterr().out
+
+
+def test_hsa_benchmark_reports_cold_and_warm_lookups_against_slapd(capsys):
+    figures = load("bench_hsa").main(["--people", "2000", "--lookups", "200"])
+    assert figures["directory_asked"] == 200  # warm look-ups never reached slapd
+    assert "ratio warm / cold" in capsys.readouterr().out

@@ -7,42 +7,13 @@ demo application's HSA settings replaced per test module.
 from __future__ import annotations
 
 import re
-import shutil
-import time
-from pathlib import Path
 
 import pytest
-import requests
-from helpers.browser import Browser
-from helpers.stack import start_stack
+from helpers.hsa import efos_login, stack_with_hsa
 
 from satosa_efos.processes import stop_all
 
-REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.flow
-
-APPLICATIONS = """applications:
-  - id: demo-app
-    name: Demoapplikation
-    protocol: saml
-    entity_id: ${{SATOSA_EFOS_DEMO_APP_URL:-http://localhost:8090}}/sp
-    metadata: ${{SATOSA_EFOS_DEMO_DIR:-../../var/demo}}/metadata/sp/demo-app.xml
-    allowed_organisations: all
-    released_attributes: [givenName, surname, personalIdentityNumber, employeeHsaId,
-      commissionHsaId, commissionName, commissionPurpose, commissionRight,
-      healthCareUnitHsaId, healthCareUnitName, healthCareProviderHsaId, healthCareProviderName]
-    hsa:
-      commission: one
-      purposes: [{purposes}]
-"""
-
-
-def stack_with_hsa(tmp: Path, purposes: str):
-    shutil.copytree(REPO / "conf", tmp / "conf", symlinks=True,
-                    ignore=shutil.ignore_patterns("keys"))  # fmt: skip
-    conf = tmp / "conf" / "demo"
-    (conf / "applications.yaml").write_text(APPLICATIONS.format(purposes=purposes))
-    return start_stack(tmp, workers=2, conf_dir=conf)
 
 
 @pytest.fixture(scope="module")
@@ -50,21 +21,6 @@ def hsa_stack(tmp_path_factory):
     running = stack_with_hsa(tmp_path_factory.mktemp("hsa"), purposes="")
     yield running
     stop_all(running.servers)
-
-
-def efos_login(stack, user: str, organisation: str):
-    """Mobilt Efos login approved as ``user``; returns the browser and the page after it."""
-    browser = Browser()
-    picker = browser.submit(browser.get(f"{stack.urls.app}/"))
-    page = browser.submit(picker, having="org", org=organisation)
-    page = browser.choose_method(page, "efos_mobile")
-    requests.post(f"{stack.urls.efos_phone}/control/orders/latest/approve",
-                  json={"user": user}, timeout=10)  # fmt: skip
-    for _ in range(30):
-        if browser.get(f"{stack.urls.proxy}/efos/status").json()["status"] == "complete":
-            break
-        time.sleep(0.3)
-    return browser, browser.follow(browser.get(f"{stack.urls.proxy}/efos/complete"))
 
 
 def test_user_with_several_commissions_chooses_one_and_the_application_gets_it(hsa_stack):

@@ -145,3 +145,10 @@ def test_open_directory_caches_unless_told_not_to() -> None:
     plain = open_directory(SETTINGS.validate_python({"type": "memory", "cache_seconds": 0}))
     assert isinstance(plain, InMemoryDirectory)
     assert plain.find_person(hsa_id=ANNA_HSA_ID).given_name == "Anna"
+
+
+@pytest.mark.parametrize("secret", [{"bind_dn": "cn=x,c=SE"}, {"bind_dn": "cn=x", "password": ""},
+                                    {"password": "s3cret"}])  # fmt: skip
+def test_ldap_bind_needs_dn_and_non_empty_password_together(secret: dict) -> None:
+    with pytest.raises(ValidationError, match="go together"):
+        SETTINGS.validate_python({"type": "ldap", "urls": ["ldap://h"], **secret})

@@ -1,7 +1,7 @@
 """HSA attribute lookup (Katalogtjänst HSA): the directory model, test data and attribute mapping.
 
-Pure Python with no SATOSA import. Directory clients (in-memory here; LDAP and the RIV web
-service later) implement :class:`Directory` and return :class:`Person` objects;
+Pure Python with no SATOSA import. Directory clients (in-memory, LDAP and the RIV web
+service) implement :class:`Directory` and return :class:`Person` objects;
 :func:`person_attributes` and :func:`commission_attributes` turn those into the proxy's internal
 attributes, applying the release rules of DOMAIN.md §6 in one place.
 """
@@ -13,7 +13,8 @@ from .attributes import (
     person_attributes,
     usable_commissions,
 )
-from .ldif import LdifError, parse_ldif, people_from_entries, read_ldif
+from .ldap import LdapDirectory
+from .ldif import LdifError, parse_ldif, people_from_entries, person_from_entry, read_ldif
 from .memory import DEMO_LDIF, InMemoryDirectory
 from .model import (
     Commission,
@@ -25,6 +26,7 @@ from .model import (
     SystemRole,
     lookup_key,
 )
+from .riv import RivDirectory
 
 __all__ = [
     "COMMISSION_ATTRIBUTE_NAMES",
@@ -35,15 +37,18 @@ __all__ = [
     "DirectoryUnavailable",
     "HsaDataError",
     "InMemoryDirectory",
+    "LdapDirectory",
     "LdifError",
     "Person",
     "Right",
+    "RivDirectory",
     "SystemRole",
     "commission_attributes",
     "lookup_key",
     "parse_ldif",
     "people_from_entries",
     "person_attributes",
+    "person_from_entry",
     "read_ldif",
     "usable_commissions",
 ]

@@ -67,17 +67,22 @@ def usable_commissions(
 
     Purposes compare case-insensitively, so configuration need not match the directory's
     capitalisation ("vård och behandling"). ``None`` allows every purpose; an empty collection
-    allows none.
+    allows none. Ordered by HSA-id, whichever directory answered (LDAP defines no order of
+    search results, the web service none of its list), so the commission choice page lists them
+    the same way every time.
     """
     if person.feigned:
         return []
     purposes = _purposes(purpose_filter)
-    return [
-        commission
-        for commission in person.commissions
-        if commission.usable
-        and (purposes is None or commission.purpose.strip().casefold() in purposes)
-    ]
+    return sorted(
+        (
+            commission
+            for commission in person.commissions
+            if commission.usable
+            and (purposes is None or commission.purpose.strip().casefold() in purposes)
+        ),
+        key=lambda commission: commission.hsa_id,
+    )
 
 
 def person_attributes(

@@ -23,10 +23,13 @@ from satosa_efos.identity import IdentifierError, normalise_hsa_id
 from .model import Commission, HsaDataError, Person, Right, SystemRole
 
 __all__ = [
+    "COMMISSION_ATTRIBUTES",
+    "PERSON_ATTRIBUTES",
     "LdifEntry",
     "LdifError",
     "parse_ldif",
     "people_from_entries",
+    "person_from_entry",
     "read_ldif",
 ]
 
@@ -270,6 +273,37 @@ def _identity(entry: _Entry) -> str:
     return normalise_hsa_id(entry.required("hsaIdentity"))
 
 
+#: The attributes :func:`person_from_entry` reads from a person entry and from a commission entry
+#: (``hsaCommissionMember`` is only needed to link members, which an LDAP server does for the
+#: client). The LDAP client requests exactly these, so the mapping and the request cannot drift.
+PERSON_ATTRIBUTES: tuple[str, ...] = (
+    "objectClass",
+    "hsaIdentity",
+    "personalIdentityNumber",
+    "givenName",
+    "sn",
+    "displayName",
+    "mail",
+    "title",
+    "hsaTitle",
+    "paTitleCode",
+    "hsaSystemRole",
+)
+COMMISSION_ATTRIBUTES: tuple[str, ...] = (
+    "objectClass",
+    "cn",
+    "hsaIdentity",
+    "hsaCommissionPurpose",
+    "hsaCommissionRight",
+    "hsaHealthCareUnitHsaId",
+    "hsaHealthCareUnitName",
+    "hsaHealthCareProviderHsaId",
+    "hsaHealthCareProviderName",
+    "hsaHealthCareProviderOrgNo",
+    "hsaArchived",
+)
+
+
 def _commission(entry: _Entry) -> Commission:
     return Commission(
         hsa_id=entry.required("hsaIdentity"),
@@ -312,6 +346,23 @@ def _checked(entry: _Entry, build: Callable[[], T]) -> T:
         raise
     except (HsaDataError, IdentifierError) as error:
         raise entry.error(str(error)) from error
+
+
+def person_from_entry(
+    person: LdifEntry, commissions: Iterable[LdifEntry] = (), *, source: str = ""
+) -> Person:
+    """Build one :class:`Person` holding exactly ``commissions``, in the order given.
+
+    For a client whose server already found the person's commission entries (an LDAP search on
+    ``hsaCommissionMember``), so membership is not checked again here; the entry-to-model
+    mapping and its error messages are the ones :func:`people_from_entries` uses.
+    """
+    entry = _Entry(*person, source)
+    held = tuple(
+        _checked(commission, partial(_commission, commission))
+        for commission in (_Entry(dn, attributes, source) for dn, attributes in commissions)
+    )
+    return _checked(entry, partial(_person, entry, held))
 
 
 def people_from_entries(entries: Iterable[LdifEntry], *, source: str = "") -> list[Person]:

@@ -311,7 +311,12 @@ def lookup_key(
         return kind, normalise_hsa_id(value)
     if kind == "personal_identity_number":
         return kind, normalise_personnummer(value)
-    return kind, _text(value, "mail").lower()
+    mail_address = _text(value, "mail").lower()
+    # A NUL or other control character ends the value early in some directories (slapd cuts
+    # a search value at NUL): such a "mail" must find nobody anywhere, so it is no identifier.
+    if any(ord(char) < 32 or ord(char) == 127 for char in mail_address):
+        raise ValueError("mail contains a control character")
+    return kind, mail_address
 
 
 @runtime_checkable

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .cache import CachedDirectory
 from .model import Directory
@@ -64,6 +64,14 @@ class LdapSettings(_Strict):
     start_tls: bool = False
     pool_size: int = Field(4, ge=1, le=64)
 
+    @model_validator(mode="after")
+    def _bind_pair(self) -> LdapSettings:
+        # A DN with an empty password is an "unauthenticated bind" (RFC 4513 §5.1.2) that some
+        # servers accept as anonymous: refuse it here, where check-config can say so.
+        if (self.bind_dn is None) != (self.password is None) or self.password == "":
+            raise ValueError("bind_dn and a non-empty password go together (or neither)")
+        return self
+
     @field_validator("urls")
     @classmethod
     def _ldap_urls(cls, urls: list[str]) -> list[str]:
@@ -85,6 +93,9 @@ class RivSettings(_Strict):
     ca_file: str
     timeout: Timeout = DEFAULT_TIMEOUT
     search_base: str | None = None
+    #: ``extended1``: the answer also carries the person's personnummer (needed when the login
+    #: gave only an HSA-id and the application is to receive the personnummer); null: not asked.
+    profile: Literal["extended1"] | None = None
 
 
 DirectorySettings = Annotated[
@@ -125,6 +136,7 @@ def _client(settings: MemorySettings | LdapSettings | RivSettings) -> Directory:
         timeout=settings.timeout,
         include_feigned=settings.include_feigned,
         search_base=settings.search_base,
+        profile=settings.profile,
     )
 
 

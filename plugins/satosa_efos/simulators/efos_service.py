@@ -35,7 +35,6 @@ import logging
 import re
 import secrets
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -52,18 +51,30 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from werkzeug.exceptions import HTTPException
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer
 from werkzeug.wrappers import Request, Response
 
 from satosa_efos.simulators.demo_idp import TEMPLATES as demo_templates
 from satosa_efos.simulators.demo_users import DemoUser, load_demo_users
 from satosa_efos.simulators.efos_pki import VARIANTS, Pki, prepare_pki
+from satosa_efos.simulators.serving import (
+    LABEL,
+    LabelledRequestHandler,
+    MutualTlsRequestHandler,
+    configure_simulator_logging,
+    is_loopback,
+    listen,
+    make_simulator_server,
+    mutual_tls_context,
+    run_until_stopped,
+    serve_in_threads,
+    stop_servers,
+)
 
 #: A fixed name, so that ``python -m`` (where ``__name__`` is ``__main__``) logs the same way.
 LOGGER_NAME = "satosa_efos.simulators.efos_service"
 logger = logging.getLogger(LOGGER_NAME)
 
-LABEL = "SIMULATOR"
 DEFAULT_STATE_DIR = Path(__file__).resolve().parents[3] / "var" / "efos-simulator"
 DEFAULT_API_PORT, DEFAULT_PHONE_PORT, DEFAULT_OCSP_PORT = 8443, 8093, 8094
 
@@ -847,64 +858,20 @@ class PhoneApp:
 # --- running it -------------------------------------------------------------------------------
 
 
-class _QuietHandler(WSGIRequestHandler):
-    """Request lines through our logger (prefixed SIMULATOR), the phone page's reloads left out."""
-
-    quiet: ClassVar[frozenset[str]] = frozenset()
-    label: ClassVar[str] = ""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        path = getattr(self, "path", "").split("?", 1)[0]
-        if str(code) in ("200", "303") and path in self.quiet:
-            return
-        logger.info(
-            "%s %s %s %s -> %s", self.label, self.address_string(), self.command, path, code
-        )
-
-    def log(self, type: str, message: str, *args: Any) -> None:  # werkzeug's signature
-        level = logging.ERROR if type == "error" else logging.INFO
-        logger.log(level, "%s %s: " + message, self.label, self.address_string(), *args)
-
-
-class _PhoneHandler(_QuietHandler):
+class _PhoneHandler(LabelledRequestHandler):
+    log_to = logger
     quiet = frozenset({"/"})
     label = "phone/control"
 
 
-class _TlsHandler(_QuietHandler):
-    """Handshake in the connection's own thread, with a timeout.
-
-    werkzeug wraps the listening socket, so the handshake would run in ``accept()`` on the one
-    serving thread: a client that connects and says nothing would stop the whole API. With
-    ``do_handshake_on_connect`` off on the listener, it happens here instead; a client without
-    the right certificate is turned away before any HTTP is read.
-    """
-
-    timeout = 30
+class _TlsHandler(MutualTlsRequestHandler):
+    log_to = logger
     label = "RP API"
-    handshake_ok = False
-
-    def setup(self) -> None:
-        super().setup()
-        try:
-            self.connection.do_handshake()
-            self.handshake_ok = True
-        except (ssl.SSLError, OSError) as error:
-            logger.info("RP API TLS handshake refused for %s: %s", self.client_address[0], error)
-
-    def handle(self) -> None:
-        if self.handshake_ok:
-            super().handle()
 
 
 def make_tls_context(pki: Pki) -> ssl.SSLContext:
     """Mutual TLS: our server certificate; only the service TLS CA's client certificates."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(pki.server_cert, pki.server_key)
-    context.load_verify_locations(cafile=pki.service_ca_cert)
-    context.verify_mode = ssl.CERT_REQUIRED
-    return context
+    return mutual_tls_context(pki.server_cert, pki.server_key, pki.service_ca_cert)
 
 
 class OcspResponder:
@@ -998,14 +965,9 @@ class RunningSimulator:
     threads: list[threading.Thread] = field(default_factory=list)
 
     def stop(self) -> None:
-        for server, _ in zip(self.servers, self.threads, strict=False):  # the started ones
-            server.shutdown()
-        for server in self.servers:
-            server.server_close()
+        stop_servers(self.servers, self.threads)
         if self.ocsp is not None:
             self.ocsp.stop()
-        for thread in self.threads:
-            thread.join(5)
 
 
 def start_simulator(
@@ -1024,7 +986,7 @@ def start_simulator(
     unspecific = host in ("", "0.0.0.0", "::", "localhost")  # noqa: S104
     public_host = "127.0.0.1" if unspecific else host
     url_host = f"[{public_host}]" if ":" in public_host else public_host
-    if not _is_loopback(host):
+    if not is_loopback(host):
         logger.warning(
             "listening on %s: the control API is reachable by anyone who can connect", host
         )
@@ -1041,71 +1003,27 @@ def start_simulator(
     )
     # Bind first: a port in use fails here with a plain OSError (werkzeug's own bind would print
     # unprefixed lines and exit), before any child process exists.
-    with _listen(host, api_port) as api_socket, _listen(host, phone_port) as phone_socket:
+    with listen(host, api_port) as api_socket, listen(host, phone_port) as phone_socket:
         try:
             running.ocsp = OcspResponder(pki, ocsp_port)
             running.ocsp.start()
-            api = make_server(
-                host,
-                api_port,
-                RpApi(simulator),
-                threaded=True,
-                request_handler=_TlsHandler,
-                ssl_context=make_tls_context(pki),
-                fd=api_socket.fileno(),
+            api = make_simulator_server(
+                RpApi(simulator), api_socket, _TlsHandler, make_tls_context(pki)
             )
-            api.socket.do_handshake_on_connect = False  # see _TlsHandler
-            api.handle_error = _log_server_error  # type: ignore[method-assign]
             running.servers.append(api)
-            phone = make_server(
-                host,
-                phone_port,
-                PhoneApp(simulator),
-                threaded=True,
-                request_handler=_PhoneHandler,
-                fd=phone_socket.fileno(),
-            )
-            phone.handle_error = _log_server_error  # type: ignore[method-assign]
+            phone = make_simulator_server(PhoneApp(simulator), phone_socket, _PhoneHandler)
             running.servers.append(phone)
         except BaseException:
             running.stop()
             raise
-    for server, name in zip(running.servers, ("efos-rp-api", "efos-phone"), strict=True):
-        thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
-        thread.start()
-        running.threads.append(thread)
+    running.threads.extend(serve_in_threads(running.servers, ("efos-rp-api", "efos-phone")))
     return running
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    """A listening socket (werkzeug serves a duplicate of it; this one is closed after)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return socket.create_server((host, port), family=family, backlog=64)
-
-
-def _log_server_error(request: Any, client_address: Any) -> None:
-    logger.exception("connection from %s failed", client_address)
-
-
-class SimulatorFormatter(logging.Formatter):
-    """Every line SIMULATOR-prefixed, traceback lines included: nobody mistakes these logs."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
-        return "\n".join(f"{LABEL} {line}" for line in text.splitlines())
 
 
 def configure_logging(level: int = logging.INFO, stream: Any = None) -> None:
     """Send the simulator's loggers (and werkzeug's) to ``stream`` with the SIMULATOR prefix."""
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(SimulatorFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.set_name("efos-simulator")
-    for name in (LOGGER_NAME, "satosa_efos.simulators.efos_pki", "werkzeug"):
-        target = logging.getLogger(name)
-        target.handlers = [h for h in target.handlers if h.get_name() != "efos-simulator"]
-        target.addHandler(handler)
-        target.setLevel(level)
-        target.propagate = False
+    names = (LOGGER_NAME, "satosa_efos.simulators.efos_pki", "werkzeug")
+    configure_simulator_logging(names, "efos-simulator", level, stream)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1121,17 +1039,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--ocsp-port", type=int, default=DEFAULT_OCSP_PORT)
     args = parser.parse_args(argv)
     configure_logging()
-
-    stop = threading.Event()
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            previous[signum] = signal.signal(signum, lambda *_: stop.set())
-    try:
-        return _serve(args, stop)
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+    return run_until_stopped(lambda stop: _serve(args, stop))
 
 
 def _serve(args: argparse.Namespace, stop: threading.Event) -> int:
@@ -1247,15 +1155,6 @@ def _short(order_ref: str) -> str:
 
 def _copy(order: Order) -> Order:
     return Order(**{**vars(order), "certificate_policies": list(order.certificate_policies)})
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 if __name__ == "__main__":
