@@ -67,7 +67,13 @@ def as_proxy_error(exc: BaseException) -> ProxyError:
 
 #: Refusals after which a remembered organisation may be the problem: their page links to
 #: the routing micro-service's "forget" address.
-ROUTING_CODES = {"outside_scope", "no_login_method", "organisation_not_allowed", "wrong_idp"}
+ROUTING_CODES = {
+    "outside_scope",
+    "no_login_method",
+    "organisation_not_allowed",
+    "wrong_idp",
+    "idp_unavailable",  # the organisation's IdP left the federation metadata: try another way
+}
 
 
 def error_response(error: ProxyError, path: str = "", forget_url: str | None = None) -> Response:

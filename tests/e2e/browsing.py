@@ -95,8 +95,11 @@ def main_frame_urls(page: Page) -> list[str]:
     return urls
 
 
-def choose_commission(page: Page, name: str) -> None:
+def choose_commission(page: Page, name: str, lang: str = "sv") -> None:
     """The proxy's commission choice page (HSA): press the commission called ``name``."""
-    expect(page.get_by_role("heading", name="Välj medarbetaruppdrag", level=1)).to_be_visible()
-    commissions = page.get_by_role("list", name="Medarbetaruppdrag")
+    title, label = {"sv": ("Välj medarbetaruppdrag", "Medarbetaruppdrag"),
+                    "en": ("Choose your commission", "Commissions")}[lang]  # fmt: skip
+    expect(page.get_by_role("heading", name=title, level=1)).to_be_visible()
+    expect(page.locator("html")).to_have_attribute("lang", lang)
+    commissions = page.get_by_role("list", name=label)
     commissions.get_by_role("button", name=name, exact=True).click()

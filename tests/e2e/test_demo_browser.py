@@ -380,8 +380,8 @@ def test_english_is_available_on_the_login_pages(stack, chromium):
         page.get_by_label("Username").fill("eva")
         page.get_by_label("Password").fill("demo")
         page.get_by_role("button", name="Log in", exact=True).click()
-        # The proxy's commission page does not yet know the language chosen at the picker.
-        choose_commission(page, "Sjuksköterska Hemsjukvården Centrum")
+        # The commission page opens in the language chosen at the picker.
+        choose_commission(page, "Sjuksköterska Hemsjukvården Centrum", lang="en")
 
         expect(page).to_have_url(at(stack.urls.app))
         expect(page.locator("table#attributes")).to_contain_text("eva.sjoberg@goteborg.se")

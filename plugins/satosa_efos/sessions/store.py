@@ -1,0 +1,226 @@
+"""Where SSO sessions live: a SQLite file (one node) or Redis (several nodes).
+
+Both are safe with several gunicorn workers, both forget expired sessions by themselves, and both
+turn every failure into :class:`StoreUnavailable`, which the ``sso`` micro-service answers with a
+fresh login: a store outage costs the user a login, never a 500 (issue 7). Chosen by one URI:
+
+* ``sqlite:PATH`` -- the embedded default (relative to the configuration directory);
+* ``redis://[:password@]host:port/db``, ``rediss://…`` (TLS; ``ssl_ca_certs`` in the query, e.g.
+  ``rediss://h:6380/0?ssl_ca_certs=/etc/ssl/ca.pem``), ``unix:///path/redis.sock``.
+
+Records are keyed by :func:`~.sso.session_key` (a hash of the cookie value) and carry the JSON of
+:meth:`~.sso.SsoSession.to_dict`. Each write sets the record's lifetime to the session's own
+expiry, so nothing outlives its session.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from .sso import SsoSession, session_key
+
+__all__ = [
+    "RedisSessionStore",
+    "SessionStore",
+    "SqliteSessionStore",
+    "StoreUnavailable",
+    "open_store",
+]
+
+#: Seconds a Redis or SQLite operation may take before the login goes on without SSO.
+DEFAULT_TIMEOUT = 2.0
+
+
+class StoreUnavailable(Exception):
+    """The session store did not answer; the caller falls back to a fresh login."""
+
+    code = "session_store_unavailable"
+
+
+class SessionStore(Protocol):
+    def load(self, session_id: str, now: float | None = None) -> SsoSession | None:
+        """The live session with this cookie value, or None (unknown or expired)."""
+        ...
+
+    def save(self, session: SsoSession) -> None:
+        """Store or replace the session, living until its own expiry."""
+        ...
+
+    def delete(self, session_id: str) -> None:
+        """Forget the session (logout)."""
+        ...
+
+    def ping(self) -> None:
+        """Raise :class:`StoreUnavailable` unless the store answers (readiness checks)."""
+        ...
+
+
+def _decode(session_id: str, raw: str | bytes | None, now: float) -> SsoSession | None:
+    if raw is None:
+        return None
+    session = SsoSession.from_dict(session_id, json.loads(raw))
+    return session if session.valid(now) else None
+
+
+class SqliteSessionStore:
+    """One SQLite file shared by the workers of one node (WAL, short busy timeout)."""
+
+    def __init__(self, path: str | Path, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.path = Path(path)
+        self.timeout = timeout
+        self._local = threading.local()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = self._db()
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS sso_sessions "
+                "(key TEXT PRIMARY KEY, data TEXT NOT NULL, expires REAL NOT NULL)"
+            )
+            db.execute("CREATE INDEX IF NOT EXISTS sso_expiry ON sso_sessions (expires)")
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreUnavailable(f"SQLite {self.path}: {exc}") from exc
+
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+            self._local.db = db
+        return db
+
+    def load(self, session_id: str, now: float | None = None) -> SsoSession | None:
+        now = time.time() if now is None else now
+        try:
+            row = (
+                self._db()
+                .execute(
+                    "SELECT data FROM sso_sessions WHERE key = ? AND expires > ?",
+                    (session_key(session_id), now),
+                )
+                .fetchone()
+            )
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"SQLite {self.path}: {exc}") from exc
+        return _decode(session_id, row[0] if row else None, now)
+
+    def save(self, session: SsoSession) -> None:
+        try:
+            db = self._db()
+            db.execute("DELETE FROM sso_sessions WHERE expires <= ?", (time.time(),))
+            db.execute(
+                "INSERT OR REPLACE INTO sso_sessions (key, data, expires) VALUES (?, ?, ?)",
+                (session.key, json.dumps(session.to_dict()), session.expires()),
+            )
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"SQLite {self.path}: {exc}") from exc
+
+    def delete(self, session_id: str) -> None:
+        try:
+            self._db().execute("DELETE FROM sso_sessions WHERE key = ?", (session_key(session_id),))
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"SQLite {self.path}: {exc}") from exc
+
+    def ping(self) -> None:
+        try:
+            self._db().execute("SELECT 1").fetchone()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"SQLite {self.path}: {exc}") from exc
+
+    def count(self, now: float | None = None) -> int:
+        """Live sessions (for metrics)."""
+        now = time.time() if now is None else now
+        try:
+            (n,) = (
+                self._db()
+                .execute("SELECT COUNT(*) FROM sso_sessions WHERE expires > ?", (now,))
+                .fetchone()
+            )
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"SQLite {self.path}: {exc}") from exc
+        return n
+
+
+class RedisSessionStore:
+    """Redis shared by every node; each record expires with its session (``SET … PX``)."""
+
+    PREFIX = "satosa-efos:sso:"
+
+    def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+        import redis  # the `redis` package; only needed when Redis is configured
+
+        self._errors = (redis.RedisError, OSError)
+        self.url_for_logs = _without_password(url)
+        self._redis = redis.Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout, retry_on_timeout=False
+        )
+
+    def _fail(self, exc: Exception) -> StoreUnavailable:
+        return StoreUnavailable(f"Redis {self.url_for_logs}: {type(exc).__name__}: {exc}")
+
+    def load(self, session_id: str, now: float | None = None) -> SsoSession | None:
+        now = time.time() if now is None else now
+        try:
+            raw = self._redis.get(self.PREFIX + session_key(session_id))
+        except self._errors as exc:
+            raise self._fail(exc) from exc
+        return _decode(session_id, raw, now)
+
+    def save(self, session: SsoSession) -> None:
+        ttl_ms = math.ceil((session.expires() - time.time()) * 1000)
+        if ttl_ms <= 0:
+            self.delete(session.session_id)
+            return
+        try:
+            self._redis.set(self.PREFIX + session.key, json.dumps(session.to_dict()), px=ttl_ms)
+        except self._errors as exc:
+            raise self._fail(exc) from exc
+
+    def delete(self, session_id: str) -> None:
+        try:
+            self._redis.delete(self.PREFIX + session_key(session_id))
+        except self._errors as exc:
+            raise self._fail(exc) from exc
+
+    def ping(self) -> None:
+        try:
+            self._redis.ping()
+        except self._errors as exc:
+            raise self._fail(exc) from exc
+
+    def count(self, now: float | None = None) -> int:
+        """Live sessions (for metrics): the records Redis still holds."""
+        try:
+            return sum(1 for _ in self._redis.scan_iter(match=self.PREFIX + "*", count=500))
+        except self._errors as exc:
+            raise self._fail(exc) from exc
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    return parts._replace(netloc=f"***@{netloc}").geturl()
+
+
+def open_store(uri: str, base_dir: str | Path = ".", timeout: float = DEFAULT_TIMEOUT):
+    """The store named by ``uri`` (``sqlite:PATH`` or a Redis URL); ValueError otherwise."""
+    if uri.startswith("sqlite:"):
+        raw = uri[len("sqlite:") :].strip()
+        if not raw:
+            raise ValueError("'sqlite:' needs a file path, e.g. sqlite:state/sso.sqlite3")
+        path = Path(raw)
+        return SqliteSessionStore(path if path.is_absolute() else Path(base_dir) / path, timeout)
+    if urlsplit(uri).scheme in ("redis", "rediss", "unix"):
+        return RedisSessionStore(uri, timeout)
+    raise ValueError(
+        f"{_without_password(uri)!r} is not a session store: sqlite:PATH (one node) or "
+        "redis://HOST:PORT/DB (several nodes)"
+    )
