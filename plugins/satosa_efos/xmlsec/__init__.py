@@ -1,1 +1,3 @@
-"""XML security: signed metadata now; the in-process signing backend for pysaml2 later."""
+"""XML security: pysaml2's crypto backend in-process (python-xmlsec) or through the ``xmlsec1``
+program, both behind one signature and encryption policy (docs/performance.md); signed metadata.
+"""
