@@ -10,7 +10,9 @@ Pure Python: no SATOSA import. The ``sso`` micro-service and the frontends use i
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import secrets
 from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field
@@ -21,7 +23,9 @@ __all__ = [
     "Participant",
     "Reuse",
     "SsoSession",
+    "logout_token",
     "new_session_id",
+    "participant_sid",
     "reuse_decision",
     "session_key",
 ]
@@ -35,6 +39,27 @@ def new_session_id() -> str:
 def session_key(session_id: str) -> str:
     """What the store keys a session by: a hash of the cookie value, never the value itself."""
     return hashlib.sha256(session_id.encode("utf-8")).hexdigest()
+
+
+def _derived(session_id: str, purpose: str) -> str:
+    """A value bound to the session that reveals nothing of the cookie value (HMAC, keyed by it)."""
+    digest = hmac.new(session_id.encode("utf-8"), purpose.encode("utf-8"), hashlib.sha256)
+    return base64.urlsafe_b64encode(digest.digest()).decode("ascii").rstrip("=")
+
+
+def participant_sid(session_id: str, application: str) -> str:
+    """The OIDC ``sid`` (Front-Channel Logout 1.0 §3) one client gets for this session.
+
+    Different for every client (no two applications can link their users through it), the same
+    for one client during the whole session, and of no use as a cookie.
+    """
+    return _derived(session_id, f"sid:{application}")
+
+
+def logout_token(session_id: str) -> str:
+    """The token the proxy's own logout form carries: only a page the proxy rendered for this
+    browser's session knows it, so another site's form cannot log the user out."""
+    return _derived(session_id, "logout-form")
 
 
 @dataclass(frozen=True)
@@ -72,6 +97,9 @@ class SsoSession:
     subject_id: str | None = None
     attributes: dict[str, list[str]] = field(default_factory=dict)
     participants: list[Participant] = field(default_factory=list)
+    #: The authority a proxy names besides the upstream IdP (``AuthenticatingAuthority``), e.g.
+    #: the Mobilt Efos service.
+    authority: str | None = None
 
     @property
     def key(self) -> str:

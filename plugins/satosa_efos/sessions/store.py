@@ -10,7 +10,13 @@ fresh login: a store outage costs the user a login, never a 500 (issue 7). Chose
 
 Records are keyed by :func:`~.sso.session_key` (a hash of the cookie value) and carry the JSON of
 :meth:`~.sso.SsoSession.to_dict`. Each write sets the record's lifetime to the session's own
-expiry, so nothing outlives its session.
+expiry, so nothing outlives its session. Recording an application in a session
+(:meth:`add_participant`) is one atomic read-modify-write, so two tabs logging in to two
+applications at once both end up in the session (single logout must find both).
+
+Besides sessions, the store keeps short-lived *records* (JSON under a name, with a lifetime):
+the state of a single logout in progress and each application's answer to it, written by
+whichever worker or node the browser reaches.
 """
 
 from __future__ import annotations
@@ -24,13 +30,14 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from .sso import SsoSession, session_key
+from .sso import Participant, SsoSession, session_key
 
 __all__ = [
     "RedisSessionStore",
     "SessionStore",
     "SqliteSessionStore",
     "StoreUnavailable",
+    "check_store_uri",
     "open_store",
 ]
 
@@ -57,6 +64,21 @@ class SessionStore(Protocol):
         """Forget the session (logout)."""
         ...
 
+    def add_participant(
+        self, session_id: str, participant: Participant, now: float | None = None
+    ) -> SsoSession | None:
+        """Atomically record an application in the live session and mark it used now; the
+        updated session, or None when there is no live session any more."""
+        ...
+
+    def put_record(self, name: str, data: dict, ttl: float) -> None:
+        """Keep ``data`` under ``name`` for ``ttl`` seconds (replacing what was there)."""
+        ...
+
+    def get_record(self, name: str) -> dict | None:
+        """The live record called ``name``, or None."""
+        ...
+
     def ping(self) -> None:
         """Raise :class:`StoreUnavailable` unless the store answers (readiness checks)."""
         ...
@@ -67,6 +89,16 @@ def _decode(session_id: str, raw: str | bytes | None, now: float) -> SsoSession 
         return None
     session = SsoSession.from_dict(session_id, json.loads(raw))
     return session if session.valid(now) else None
+
+
+def _with_participant(
+    session: SsoSession | None, participant: Participant, now: float
+) -> SsoSession | None:
+    if session is None:
+        return None
+    session.add_participant(participant)
+    session.last_seen = max(session.last_seen, now)
+    return session
 
 
 class SqliteSessionStore:
@@ -85,6 +117,10 @@ class SqliteSessionStore:
                 "(key TEXT PRIMARY KEY, data TEXT NOT NULL, expires REAL NOT NULL)"
             )
             db.execute("CREATE INDEX IF NOT EXISTS sso_expiry ON sso_sessions (expires)")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS sso_records "
+                "(name TEXT PRIMARY KEY, data TEXT NOT NULL, expires REAL NOT NULL)"
+            )
         except (OSError, sqlite3.Error) as exc:
             raise StoreUnavailable(f"SQLite {self.path}: {exc}") from exc
 
@@ -127,6 +163,60 @@ class SqliteSessionStore:
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"SQLite {self.path}: {exc}") from exc
 
+    def add_participant(
+        self, session_id: str, participant: Participant, now: float | None = None
+    ) -> SsoSession | None:
+        now = time.time() if now is None else now
+        db = self._db()
+        try:
+            db.execute("BEGIN IMMEDIATE")  # one writer at a time: no lost update
+            try:
+                row = db.execute(
+                    "SELECT data FROM sso_sessions WHERE key = ? AND expires > ?",
+                    (session_key(session_id), now),
+                ).fetchone()
+                session = _with_participant(
+                    _decode(session_id, row[0] if row else None, now), participant, now
+                )
+                if session is not None:
+                    db.execute(
+                        "UPDATE sso_sessions SET data = ?, expires = ? WHERE key = ?",
+                        (json.dumps(session.to_dict()), session.expires(), session.key),
+                    )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"SQLite {self.path}: {exc}") from exc
+        return session
+
+    def put_record(self, name: str, data: dict, ttl: float) -> None:
+        now = time.time()
+        try:
+            db = self._db()
+            db.execute("DELETE FROM sso_records WHERE expires <= ?", (now,))
+            db.execute(
+                "INSERT OR REPLACE INTO sso_records (name, data, expires) VALUES (?, ?, ?)",
+                (name, json.dumps(data), now + ttl),
+            )
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"SQLite {self.path}: {exc}") from exc
+
+    def get_record(self, name: str) -> dict | None:
+        try:
+            row = (
+                self._db()
+                .execute(
+                    "SELECT data FROM sso_records WHERE name = ? AND expires > ?",
+                    (name, time.time()),
+                )
+                .fetchone()
+            )
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"SQLite {self.path}: {exc}") from exc
+        return json.loads(row[0]) if row else None
+
     def ping(self) -> None:
         try:
             self._db().execute("SELECT 1").fetchone()
@@ -151,11 +241,15 @@ class RedisSessionStore:
     """Redis shared by every node; each record expires with its session (``SET … PX``)."""
 
     PREFIX = "satosa-efos:sso:"
+    RECORDS = "satosa-efos:sso-record:"
+    #: Optimistic retries of :meth:`add_participant` when another worker changed the session.
+    RETRIES = 8
 
     def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT) -> None:
         import redis  # the `redis` package; only needed when Redis is configured
 
         self._errors = (redis.RedisError, OSError)
+        self._watch_error = redis.WatchError
         self.url_for_logs = _without_password(url)
         self._redis = redis.Redis.from_url(
             url, socket_timeout=timeout, socket_connect_timeout=timeout, retry_on_timeout=False
@@ -188,6 +282,46 @@ class RedisSessionStore:
         except self._errors as exc:
             raise self._fail(exc) from exc
 
+    def add_participant(
+        self, session_id: str, participant: Participant, now: float | None = None
+    ) -> SsoSession | None:
+        now = time.time() if now is None else now
+        key = self.PREFIX + session_key(session_id)
+        try:
+            with self._redis.pipeline() as pipe:
+                for _ in range(self.RETRIES):
+                    try:
+                        pipe.watch(key)  # EXEC fails if another worker writes the session first
+                        session = _with_participant(
+                            _decode(session_id, pipe.get(key), now), participant, now
+                        )
+                        if session is None:
+                            pipe.unwatch()
+                            return None
+                        ttl_ms = max(1, math.ceil((session.expires() - time.time()) * 1000))
+                        pipe.multi()
+                        pipe.set(key, json.dumps(session.to_dict()), px=ttl_ms)
+                        pipe.execute()
+                        return session
+                    except self._watch_error:
+                        continue
+        except self._errors as exc:
+            raise self._fail(exc) from exc
+        raise StoreUnavailable(f"Redis {self.url_for_logs}: the session kept changing")
+
+    def put_record(self, name: str, data: dict, ttl: float) -> None:
+        try:
+            self._redis.set(self.RECORDS + name, json.dumps(data), px=math.ceil(ttl * 1000))
+        except self._errors as exc:
+            raise self._fail(exc) from exc
+
+    def get_record(self, name: str) -> dict | None:
+        try:
+            raw = self._redis.get(self.RECORDS + name)
+        except self._errors as exc:
+            raise self._fail(exc) from exc
+        return json.loads(raw) if raw is not None else None
+
     def ping(self) -> None:
         try:
             self._redis.ping()
@@ -210,17 +344,23 @@ def _without_password(url: str) -> str:
     return parts._replace(netloc=f"***@{netloc}").geturl()
 
 
-def open_store(uri: str, base_dir: str | Path = ".", timeout: float = DEFAULT_TIMEOUT):
-    """The store named by ``uri`` (``sqlite:PATH`` or a Redis URL); ValueError otherwise."""
+def check_store_uri(uri: str) -> str:
+    """The URI if it names a store (``sqlite:PATH`` or a Redis URL); ValueError otherwise."""
     if uri.startswith("sqlite:"):
-        raw = uri[len("sqlite:") :].strip()
-        if not raw:
+        if not uri[len("sqlite:") :].strip():
             raise ValueError("'sqlite:' needs a file path, e.g. sqlite:state/sso.sqlite3")
-        path = Path(raw)
-        return SqliteSessionStore(path if path.is_absolute() else Path(base_dir) / path, timeout)
+        return uri
     if urlsplit(uri).scheme in ("redis", "rediss", "unix"):
-        return RedisSessionStore(uri, timeout)
+        return uri
     raise ValueError(
         f"{_without_password(uri)!r} is not a session store: sqlite:PATH (one node) or "
         "redis://HOST:PORT/DB (several nodes)"
     )
+
+
+def open_store(uri: str, base_dir: str | Path = ".", timeout: float = DEFAULT_TIMEOUT):
+    """The store named by ``uri`` (``sqlite:PATH`` or a Redis URL); ValueError otherwise."""
+    if check_store_uri(uri).startswith("sqlite:"):
+        path = Path(uri[len("sqlite:") :].strip())
+        return SqliteSessionStore(path if path.is_absolute() else Path(base_dir) / path, timeout)
+    return RedisSessionStore(uri, timeout)
