@@ -18,9 +18,7 @@ from satosa_efos.identity import redact_personnummer
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
-                timespec="milliseconds"
-            ),
+            "time": _time(record),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -31,6 +29,26 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return redact_personnummer(json.dumps(entry, ensure_ascii=False, default=str))
+
+
+class AuditFormatter(logging.Formatter):
+    """For a handler of the ``satosa_efos.audit`` logger's own (docs/operations.md, "Audit
+    log"): each audit line is its JSON object alone (it carries its ``event`` and ``time``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        try:
+            is_object = isinstance(json.loads(message), dict)
+        except ValueError:
+            is_object = False
+        if not is_object:  # another logger's line sent here by mistake: still one JSON object
+            message = json.dumps({"event": "log", "time": _time(record), "message": message},
+                                 ensure_ascii=False)  # fmt: skip
+        return redact_personnummer(message)
+
+
+def _time(record: logging.LogRecord) -> str:
+    return dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds")
 
 
 def logging_config(level: str = "INFO") -> dict:
