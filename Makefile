@@ -5,7 +5,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages: what the proxy needs to run, and what the test suite needs on top.
 RUN_PACKAGES := xmlsec1 openssl
-TEST_PACKAGES := chromium fonts-dejavu-core slapd ldap-utils
+TEST_PACKAGES := chromium fonts-dejavu-core slapd ldap-utils redis-server
+# tests/ansible/: nginx -t and nginx in front of the deployed proxy, systemd-analyze verify of the
+# rendered units, logrotate --debug, and the system Python's venv (the role's default interpreter).
+ANSIBLE_TEST_PACKAGES := nginx logrotate systemd python3-venv
+DEV_KEYS := conf/keys/state-encryption.key conf/keys/oidc-signing.key conf/keys/oidc-sub-salt.key \
+	conf/keys/saml-nameid.key
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test setup test-setup debian-packages bench lint format check-config clean
@@ -22,12 +27,14 @@ test: test-setup
 	$(BIN)/satosa-efos demo --prepare-only
 	$(BIN)/satosa-efos check-config conf/demo
 	$(BIN)/pytest
+# Again on the xmlsec1 subprocess crypto fallback (docs/performance.md), without the browser tests.
+	SATOSA_EFOS_CRYPTO_BACKEND=xmlsec1 $(BIN)/pytest -q tests/unit tests/flows
 
-setup: $(VENV)/.installed conf/keys/state-encryption.key
+setup: $(VENV)/.installed $(DEV_KEYS)
 	@$(MAKE) --no-print-directory debian-packages PACKAGES="$(RUN_PACKAGES)"
 
-test-setup: setup
-	@$(MAKE) --no-print-directory debian-packages PACKAGES="$(TEST_PACKAGES)"
+test-setup: setup $(VENV)/.installed-ansible
+	@$(MAKE) --no-print-directory debian-packages PACKAGES="$(TEST_PACKAGES) $(ANSIBLE_TEST_PACKAGES)"
 
 # Installs only what is missing; `apt-get update` first, as a fresh machine has no lists.
 debian-packages:
@@ -43,14 +50,21 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
+# The deployment's tools (ansible-core, ansible-lint, yamllint: setup.cfg [ansible]), for the tests.
+$(VENV)/.installed-ansible: $(VENV)/.installed
+	$(BIN)/pip install -q -e '.[test,ansible]'
+	touch $@
+
 # Development keys for the production-shaped conf/ (gitignored; production keys come from Ansible).
-conf/keys/state-encryption.key: | $(VENV)/.installed
+# `satosa-efos keys` never overwrites a key; it makes whichever of DEV_KEYS is missing.
+$(DEV_KEYS) &: | $(VENV)/.installed
 	$(BIN)/satosa-efos keys conf
 
 bench: test-setup
 	$(BIN)/python tests/bench/bench_routing.py
 	$(BIN)/python tests/bench/bench_efos.py
 	$(BIN)/python tests/bench/bench_hsa.py
+	$(BIN)/python tests/bench/bench_saml.py --json var/bench-saml.json
 
 lint:
 	$(BIN)/ruff check plugins tests

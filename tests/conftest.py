@@ -6,9 +6,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from helpers import pnr_scan
 from helpers.stack import Stack, start_stack
 
-from satosa_efos.keys import ensure_keypair, ensure_secret
+from satosa_efos.keys import ensure_proxy_keys
 from satosa_efos.processes import stop_all
 
 REPO = Path(__file__).resolve().parents[1]
@@ -20,10 +21,17 @@ def prod_conf(tmp_path: Path) -> Path:
     ignore = shutil.ignore_patterns("keys", "demo")
     shutil.copytree(REPO / "conf", tmp_path / "conf", ignore=ignore)
     shutil.copytree(REPO / "metadata", tmp_path / "metadata")
-    for name in ("frontend", "backend"):
-        ensure_keypair(tmp_path / "conf" / "keys", name, name)
-    ensure_secret(tmp_path / "conf" / "keys" / "state-encryption.key")
+    ensure_proxy_keys(tmp_path / "conf" / "keys")
     return tmp_path / "conf"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_personnummer_in_logs(tmp_path_factory):
+    """DESIGN.md §7: after the whole session, no log file any test wrote under pytest's temporary
+    folders holds a test user's personnummer in clear (an error of the last test if one does)."""
+    yield
+    found = pnr_scan.leaks(pnr_scan.log_files(tmp_path_factory.getbasetemp()))
+    assert not found, "personnummer in clear in log files:\n" + "\n".join(found[:50])
 
 
 @pytest.fixture(scope="session")

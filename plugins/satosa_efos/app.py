@@ -33,8 +33,10 @@ from satosa_efos.errors import (
     UnknownApplication,
     new_error_id,
 )
+from satosa_efos.health import HealthMiddleware, Readiness
 from satosa_efos.logging_json import logging_config
 from satosa_efos.micro_services.routing import OrganisationRouting
+from satosa_efos.observe import LoginObserver, login_refused, with_metrics
 from satosa_efos.web.messages import message
 from satosa_efos.web.render import render
 
@@ -79,6 +81,7 @@ ROUTING_CODES = {
 def error_response(error: ProxyError, path: str = "", forget_url: str | None = None) -> Response:
     """Render the refusal page and log the same error id."""
     error_id = new_error_id()
+    login_refused(error, error_id)  # metrics, and the audit line of the login it ends
     log = logger.exception if error.status == 500 else logger.warning
     log(
         "request refused: %s (%s)",
@@ -111,7 +114,7 @@ _REASONS = {
 }
 
 
-class EfosProxy(WsgiApplication):
+class EfosProxy(LoginObserver, WsgiApplication):
     """SATOSA's WSGI application with typed refusals instead of SATOSA's generic errors."""
 
     def __init__(self, config):
@@ -134,6 +137,10 @@ class EfosProxy(WsgiApplication):
         path = environ.get("PATH_INFO", "").lstrip("/")
         if path == "" or ".." in path:
             return error_response(NotFound(f"/{path}"), path)(environ, start_response)
+        # SATOSA keeps REQUEST_URI as context.request_uri; gunicorn calls it RAW_URI. The SAML
+        # frontend verifies a redirect signature over the query string exactly as it was sent.
+        if "REQUEST_URI" not in environ and "RAW_URI" in environ:
+            environ["REQUEST_URI"] = environ["RAW_URI"]
         try:
             return super().__call__(environ, start_response, debug=True)
         except Exception as exc:
@@ -151,4 +158,8 @@ def create_app(conf_dir: str | os.PathLike | None = None):
     os.chdir(conf_dir)
     logging.config.dictConfig(config.data.get("LOGGING") or logging_config())
     app = EfosProxy(SATOSAConfig(config.data))
-    return ToBytesMiddleware(CookiesSameSiteCompatMiddleware(app, app.config))
+    # /healthz, /readyz and /metrics are answered before SATOSA's routing (satosa_efos.health,
+    # satosa_efos.observe).
+    readiness = Readiness(conf_dir, config.data)
+    wsgi = ToBytesMiddleware(CookiesSameSiteCompatMiddleware(app, app.config))
+    return with_metrics(HealthMiddleware(wsgi, readiness), app, readiness)

@@ -47,26 +47,95 @@ def serve(conf_dir: str, bind: str, workers: int) -> int:
 
 def keys(conf_dir: str) -> int:
     """Development keys for a production-shaped configuration (never overwrites a key)."""
-    from satosa_efos.keys import ensure_keypair, ensure_secret
+    from satosa_efos.keys import ensure_proxy_keys
 
-    directory = Path(conf_dir) / "keys"
-    for name in ("frontend", "backend"):
-        key, cert = ensure_keypair(directory, name, f"satosa-efos development {name}")
-        print(f"{key}\n{cert}")
-    print(directory / "state-encryption.key")
-    ensure_secret(directory / "state-encryption.key")
+    for path in ensure_proxy_keys(Path(conf_dir) / "keys"):
+        print(path)
     return 0
 
 
-def metadata(conf_dir: str, out_dir: str) -> int:
+METADATA_COMMANDS = ("publish", "fetch", "verify")
+
+
+def metadata_publish(conf_dir: str, out_dir: str) -> int:
+    """Write the proxy's metadata files; print the signed IdP document's checksums."""
     from satosa_efos.config.source import ConfigError
-    from satosa_efos.metadata import write_proxy_metadata
+    from satosa_efos.federation.published import PublishError
+    from satosa_efos.metadata import write_proxy_metadata_files
+    from satosa_efos.xmlsec.metadata import MetadataRejected
 
     try:
-        for name, path in write_proxy_metadata(Path(conf_dir), Path(out_dir)).items():
-            print(f"{name}: {path}")
+        written = write_proxy_metadata_files(Path(conf_dir), Path(out_dir))
     except ConfigError as exc:
         _print_problems(exc.problems)
+        return 1
+    except (PublishError, MetadataRejected) as exc:
+        print(f"satosa-efos metadata publish: {exc}", file=sys.stderr)
+        return 1
+    for item in written:
+        print(f"{item.name}: {item.path}")
+        if item.published is not None:
+            print(f"  entityID {item.published.entity_id} (signed)")
+            print(f"  SHA-256  {_grouped(item.published.sha256)}")
+            print(f"  SHA-1    {_grouped(item.published.sha1)}")
+    return 0
+
+
+def _grouped(hexdigest: str) -> str:
+    """In groups of four, as read out over the phone."""
+    return " ".join(hexdigest[i : i + 4] for i in range(0, len(hexdigest), 4))
+
+
+def _describe_aggregate(aggregate, now) -> None:
+    state = "EXPIRED" if aggregate.expired(now) else "valid"
+    print(f"entities:    {len(aggregate.entity_ids)}")
+    print(f"validUntil:  {aggregate.valid_until:%Y-%m-%dT%H:%M:%SZ} ({state})")
+    print(f"signer:      {aggregate.signer}")
+    print(f"SHA-256:     {aggregate.sha256}")
+
+
+def metadata_fetch(
+    source: str, signer_cert: str, out: str, timeout: float, max_bytes: int, ca_file: str | None
+) -> int:
+    """Download (or copy), verify, check validUntil, replace ``out`` atomically; 1 on failure
+    with ``out`` untouched."""
+    import datetime as dt
+
+    from satosa_efos.federation.fetch import fetch
+    from satosa_efos.xmlsec.metadata import MetadataRejected
+
+    now = dt.datetime.now(dt.UTC)
+    try:
+        aggregate = fetch(source, Path(signer_cert), Path(out), timeout=timeout,
+                          max_bytes=max_bytes, ca_file=Path(ca_file) if ca_file else None,
+                          now=now)  # fmt: skip
+    except MetadataRejected as exc:
+        kept = "the last good copy is kept" if Path(out).exists() else "nothing was written"
+        print(f"satosa-efos metadata fetch: {source} refused: the aggregate {exc}; {kept} "
+              f"({out})", file=sys.stderr)  # fmt: skip
+        return 1
+    print(f"{out}: written from {source}")
+    _describe_aggregate(aggregate, now)
+    return 0
+
+
+def metadata_verify(path: str, signer_cert: str) -> int:
+    """Verify a metadata file; describe it; exit 1 when it does not verify or has expired."""
+    import datetime as dt
+
+    from satosa_efos.xmlsec.metadata import MetadataRejected, verify_aggregate_file
+
+    now = dt.datetime.now(dt.UTC)
+    try:
+        aggregate = verify_aggregate_file(Path(path), Path(signer_cert), now=now,
+                                          allow_expired=True)  # fmt: skip
+    except MetadataRejected as exc:
+        print(f"satosa-efos metadata verify: {path}: the aggregate {exc}", file=sys.stderr)
+        return 1
+    print(f"{path}: signature OK ({signer_cert})")
+    _describe_aggregate(aggregate, now)
+    if aggregate.expired(now):
+        print(f"satosa-efos metadata verify: {path} has expired", file=sys.stderr)
         return 1
     return 0
 
@@ -99,6 +168,9 @@ def demo(
             "satosa-efos demo is running (Ctrl-C stops everything)",
             "",
             f"  Demo application (start here): {urls.app}/",
+            f"  Second demo application:       {urls.app2}/  (Göteborg's: single sign-on)",
+            f"  Demo OIDC application:         {urls.rp}/",
+            f"  Your login at the proxy:       {urls.proxy}/session  (log out everywhere)",
             f"  Proxy:                         {urls.proxy}/metadata/idp.xml",
             *(f"  {demo_module.DEMO_IDPS[org] + ':':31}{url}/idp/metadata"
               for org, url in urls.idps.items()),
@@ -145,9 +217,23 @@ def main(argv: list[str] | None = None) -> int:
     p = commands.add_parser("keys", help="generate development keys into CONF_DIR/keys/")
     p.add_argument("conf_dir")
 
-    p = commands.add_parser("metadata", help="write the proxy's SAML metadata files")
-    p.add_argument("conf_dir")
-    p.add_argument("out_dir")
+    p = commands.add_parser("metadata", help="publish the proxy's metadata; fetch/verify an "
+                            "aggregate (docs/metadata.md)")  # fmt: skip
+    steps = p.add_subparsers(dest="metadata_command", required=True)
+    s = steps.add_parser("publish", help="write the proxy's metadata files (IdP: signed)")
+    s.add_argument("conf_dir")
+    s.add_argument("out_dir")
+    s = steps.add_parser("fetch", help="download, verify and atomically store an aggregate")
+    s.add_argument("source", help="https:// URL or file of the aggregate")
+    s.add_argument("--signer-cert", required=True, help="the pinned signing certificate (PEM)")
+    s.add_argument("--out", required=True, help="the last good copy, replaced only on success")
+    s.add_argument("--timeout", type=float, default=30.0, help="seconds (default %(default)s)")
+    s.add_argument("--max-bytes", type=int, default=64 * 1024 * 1024,
+                   help="refuse larger documents (default %(default)s)")  # fmt: skip
+    s.add_argument("--ca-file", help="CA bundle for the https:// server (default: certifi's)")
+    s = steps.add_parser("verify", help="verify a metadata file against a pinned certificate")
+    s.add_argument("file")
+    s.add_argument("--signer-cert", required=True, help="the pinned signing certificate (PEM)")
 
     p = commands.add_parser("demo", help="run the embedded demo on loopback")
     p.add_argument("--proxy-port", type=int, default=8080)
@@ -183,6 +269,10 @@ def main(argv: list[str] | None = None) -> int:
         help="options of the simulator (see: satosa-efos simulate efos|hsa --help)",
     )
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["metadata"] and len(argv) > 1 and argv[1] not in (*METADATA_COMMANDS, "-h",
+                                                                     "--help"):  # fmt: skip
+        argv.insert(1, "publish")  # the older form: satosa-efos metadata DIR OUT
     args = parser.parse_args(argv)
     if args.command == "check-config":
         return check_config(args.conf_dir)
@@ -191,7 +281,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "keys":
         return keys(args.conf_dir)
     if args.command == "metadata":
-        return metadata(args.conf_dir, args.out_dir)
+        if args.metadata_command == "fetch":
+            return metadata_fetch(args.source, args.signer_cert, args.out, args.timeout,
+                                  args.max_bytes, args.ca_file)  # fmt: skip
+        if args.metadata_command == "verify":
+            return metadata_verify(args.file, args.signer_cert)
+        return metadata_publish(args.conf_dir, args.out_dir)
     if args.command == "simulate":
         if args.service == "hsa":
             from satosa_efos.simulators import hsa_service

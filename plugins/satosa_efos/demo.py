@@ -1,5 +1,5 @@
-"""The embedded demo: the proxy, a demo application, two demo organisation IdPs and the Mobilt
-Efos simulator, on loopback.
+"""The embedded demo: the proxy, two demo applications (SAML) of different organisations, a demo
+OIDC application, two demo organisation IdPs and the Mobilt Efos simulator, on loopback.
 
 ``prepare`` makes everything the demo needs that must not be in the repository (keys, the state
 encryption key) or that depends on the chosen ports (the peers' and the proxy's metadata);
@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from satosa_efos.keys import ensure_keypair, ensure_secret
+from satosa_efos.keys import ensure_keypair, ensure_proxy_keys, ensure_secret
 from satosa_efos.metadata import write_proxy_metadata
 from satosa_efos.processes import Server, free_port, gunicorn_argv
-from satosa_efos.simulators import demo_idp, demo_sp
+from satosa_efos.simulators import demo_idp, demo_rp, demo_sp
 from satosa_efos.simulators.efos_pki import prepare_pki
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,6 +28,8 @@ DEMO_DIR = REPO / "var" / "demo"
 
 #: Organisations with a demo IdP (conf/demo/organisations/10-demo-idps.yaml): id -> page title.
 DEMO_IDPS = {"goteborg": "Göteborgs Stad (demo-IdP)", "boras": "Borås Stad (demo-IdP)"}
+#: The second demo application (Swedish, English name), Göteborg's: see conf/demo/applications.yaml.
+APP2_NAMES = ("Omsorgsjournalen, Göteborgs Stad (demo)", "Care records, City of Gothenburg (demo)")
 
 
 @dataclass(frozen=True)
@@ -44,10 +46,21 @@ class DemoUrls:
     efos_api: str = "https://localhost:8443"
     efos_phone: str = "http://localhost:8093"
     efos_ocsp: str = "http://127.0.0.1:8094"
+    #: The demo OIDC application (relying party), client_id ``demo-oidc-app``.
+    rp: str = "http://localhost:8095"
+    #: The second demo application (SAML), Göteborg's, to see single sign-on and logout.
+    app2: str = "http://localhost:8096"
 
     @classmethod
     def on_ports(
-        cls, host: str, proxy: int, app: int, idps: Sequence[int], efos: Sequence[int]
+        cls,
+        host: str,
+        proxy: int,
+        app: int,
+        idps: Sequence[int],
+        efos: Sequence[int],
+        rp: int = 8095,
+        app2: int = 8096,
     ) -> DemoUrls:
         api, phone, ocsp = efos
         return cls(
@@ -57,6 +70,8 @@ class DemoUrls:
             f"https://{host}:{api}",
             f"http://{host}:{phone}",
             f"http://127.0.0.1:{ocsp}",
+            f"http://{host}:{rp}",
+            f"http://{host}:{app2}",
         )
 
     @classmethod
@@ -68,6 +83,8 @@ class DemoUrls:
             free_port(),
             [free_port() for _ in DEMO_IDPS],
             [free_port() for _ in range(3)],
+            free_port(),
+            free_port(),
         )
 
 
@@ -80,6 +97,9 @@ def proxy_env(urls: DemoUrls, demo_dir: Path) -> dict[str, str]:
         **{f"SATOSA_EFOS_DEMO_IDP_{org.upper()}": url for org, url in urls.idps.items()},
         "SATOSA_EFOS_DEMO_EFOS_API": urls.efos_api,
         "SATOSA_EFOS_DEMO_EFOS_OCSP": urls.efos_ocsp,
+        "SATOSA_EFOS_DEMO_RP_URL": urls.rp,
+        "SATOSA_EFOS_DEMO_APP2_URL": urls.app2,
+        "SATOSA_EFOS_SSO_STORE": f"sqlite:{Path(demo_dir).resolve() / 'sso.sqlite3'}",
     }
 
 
@@ -102,11 +122,13 @@ def prepare(urls: DemoUrls, demo_dir: Path = DEMO_DIR, conf_dir: Path = DEMO_CON
     """Generate keys once, and metadata for these URLs every time (ports may change)."""
     demo_dir = Path(demo_dir).resolve()
     keys, metadata = demo_dir / "keys", demo_dir / "metadata"
-    for name in ("frontend", "backend"):
-        ensure_keypair(keys, name, f"satosa-efos demo proxy {name}")
-    ensure_secret(keys / "state-encryption.key")
+    ensure_proxy_keys(keys, "satosa-efos demo proxy")
+    ensure_secret(keys / "demo-rp-cookie.key")
     app_key, app_cert = ensure_keypair(keys, "demo-app", "Demoapplikation (demo)")
     demo_sp.write_metadata(urls.app, app_key, app_cert, metadata / "sp" / "demo-app.xml")
+    app2_key, app2_cert = ensure_keypair(keys, "demo-app-2", APP2_NAMES[0])
+    demo_sp.write_metadata(urls.app2, app2_key, app2_cert, metadata / "sp" / "demo-app-2.xml",
+                           *APP2_NAMES)  # fmt: skip
     # Every run writes all peer metadata anew; a file left from an older demo (another port,
     # another key) would describe the same entityID twice.
     for stale in (metadata / "idp").glob("*.xml"):
@@ -166,8 +188,29 @@ def servers(
             "DEMO_SP_METADATA": str(metadata / "proxy" / "idp.xml"),
         },
     )  # fmt: skip
+    rp = server(
+        "demo-rp", urls.rp, "satosa_efos.simulators.demo_rp:create_app()", 1,
+        {
+            "DEMO_RP_BASE_URL": urls.rp,
+            "DEMO_RP_ISSUER": urls.proxy,
+            "DEMO_RP_CLIENT_ID": demo_rp.CLIENT_ID,
+            "DEMO_RP_COOKIE_KEY": str(keys / "demo-rp-cookie.key"),
+        },
+    )  # fmt: skip
+    app2 = server(
+        "demo-app-2", urls.app2, "satosa_efos.simulators.demo_sp:create_app()", 1,
+        {
+            "DEMO_SP_BASE_URL": urls.app2,
+            "DEMO_SP_KEY": str(keys / "demo-app-2.key"),
+            "DEMO_SP_CERT": str(keys / "demo-app-2.crt"),
+            "DEMO_SP_METADATA": str(metadata / "proxy" / "idp.xml"),
+            "DEMO_SP_NAME": APP2_NAMES[0],
+            "DEMO_SP_NAME_EN": APP2_NAMES[1],
+            "DEMO_SP_COOKIE_SUFFIX": "_2",  # cookies ignore ports: not the first one's names
+        },
+    )  # fmt: skip
     proxy = server("proxy", urls.proxy, "satosa_efos.app:create_app()", workers, proxy_vars)
-    return [efos_simulator(urls, demo_dir, log_dir), proxy, *idps, app]
+    return [efos_simulator(urls, demo_dir, log_dir), proxy, *idps, rp, app, app2]
 
 
 def efos_simulator(urls: DemoUrls, demo_dir: Path, log_dir: Path | None = None) -> Server:

@@ -84,3 +84,27 @@ def ensure_secret(path: Path, nbytes: int = 32) -> str:
     if not path.exists():
         write_private(path, os.urandom(nbytes).hex().encode())
     return path.read_text().strip()
+
+
+#: Key pairs of a proxy configuration (``keys/<name>.key`` and ``.crt``): the SAML IdP towards
+#: applications, the SAML SP towards organisation IdPs, and the OIDC OP's ID token signer.
+PROXY_KEYPAIRS = ("frontend", "backend", "oidc-signing")
+#: Secrets of a proxy configuration: SATOSA's state cookie key, the OIDC pairwise-sub salt and
+#: the SAML pairwise NameID secret (the last two must never change once applications use them).
+PROXY_SECRETS = ("state-encryption.key", "oidc-sub-salt.key", "saml-nameid.key")
+
+
+def ensure_proxy_keys(directory: Path, label: str = "satosa-efos development") -> list[Path]:
+    """Every key and secret a configuration's ``keys/`` folder needs, created once each.
+
+    Used by ``satosa-efos keys`` (development configurations), the demo and the tests, so that
+    adding a key to the proxy adds it everywhere at once.
+    """
+    directory = Path(directory)
+    made: list[Path] = []
+    for name in PROXY_KEYPAIRS:
+        made += ensure_keypair(directory, name, f"{label} {name}")
+    for name in PROXY_SECRETS:
+        ensure_secret(directory / name)
+        made.append(directory / name)
+    return made

@@ -23,3 +23,21 @@ PAGE_LANG = "satosa_efos_lang"
 #: "at least"), ``requested`` the wire URIs the application asked for (empty when it asked for
 #: none and its configured ``required_loa`` applies), in its order of preference.
 REQUESTED_LOA = "satosa_efos_loa"
+
+#: Single sign-on (docs/sso.md). Decoration set by the ``sso`` request micro-service when a live
+#: session answers the request: the :class:`~satosa_efos.sessions.sso.SsoSession`. Routing then
+#: steps aside and the ``sso`` backend answers from it.
+SSO_REUSE = "satosa_efos.sso_reuse"
+
+#: State entry written by the ``sso_login`` response micro-service (first in the response
+#: chain): the login as the upstream IdP gave it, before HSA and release, for the session.
+SSO_LOGIN = "satosa_efos_sso_login"
+
+#: Decoration set by the ``sso_record`` response micro-service (last) before the frontend answers:
+#: the session the answer will be recorded in (the OIDC frontend derives ``sid`` from it).
+SSO_SESSION = "satosa_efos.sso_session"
+
+#: Decoration set by a frontend when it has built a successful answer: the
+#: :class:`~satosa_efos.sessions.sso.Participant` (NameID, SessionIndex / client_id, sid) that
+#: single logout will need.
+SSO_PARTICIPANT = "satosa_efos.sso_participant"

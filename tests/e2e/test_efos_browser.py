@@ -27,7 +27,7 @@ pytestmark = pytest.mark.browser
 QR_SCREENSHOT_COPY = Path("/tmp/satosa-efos-qr-375.png")
 ORGANISATION = "Ale kommun"  # conf/demo/organisations: login_methods [efos_mobile] only
 USER, PERSONNUMMER = "david", "197010632391"  # simulators/demo_users.yaml (a samordningsnummer)
-LOA3 = "http://id.elegnamnden.se/loa/1.0/loa3"  # the Efos policy's LoA (efos_mobile.yaml)
+LOA3 = "http://id.sambi.se/loa/loa3"  # the Efos policy's LoA, in the demo app's (Sambi) profile
 #: The page polls the status every 2 s (without script it refreshes every 2 s): it must be on
 #: its way within a few seconds of the phone's answer (about 2.4 s at worst here).
 NOTICE_MS = 5_000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
@@ -11,6 +12,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 def load(name: str):
     spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and multiprocessing look modules up by name
     spec.loader.exec_module(module)
     return module
 
@@ -31,3 +33,18 @@ def test_hsa_benchmark_reports_cold_and_warm_lookups_against_slapd(capsys):
     figures = load("bench_hsa").main(["--people", "2000", "--lookups", "200"])
     assert figures["directory_asked"] == 200  # warm look-ups never reached slapd
     assert "ratio warm / cold" in capsys.readouterr().out
+
+
+def test_saml_benchmark_compares_stock_satosa_and_this_proxy(capsys, tmp_path):
+    figures = load("bench_saml").main(
+        ["--logins", "2", "--clients", "1,2", "--workers", "1", "--warmup", "1", "--repeat", "3",
+         "--json", str(tmp_path / "saml.json")]
+    )  # fmt: skip
+    for name in ("stock", "ours"):
+        assert [level["clients"] for level in figures[name]["levels"]] == [1, 2]
+        assert all(
+            level["failed"] == 0 and level["logins"] >= 2 for level in figures[name]["levels"]
+        )
+    assert figures["crypto_floor"]["floor_ms_per_login"] > 0
+    assert "ours / stock at  2 clients" in capsys.readouterr().out
+    assert (tmp_path / "saml.json").exists()

@@ -65,7 +65,8 @@ def test_efos_login_reaches_the_application_with_certificate_attributes(stack):
     attributes = received["attributes"]
     assert attributes["personalIdentityNumber"] == ["197010632391"]  # a samordningsnummer
     assert attributes["givenName"] == ["David"]
-    assert received["authn_context_class_ref"] == "http://id.elegnamnden.se/loa/1.0/loa3"
+    # The certificate policy's LoA (loa3), in the application's profile (Sambi by default).
+    assert received["authn_context_class_ref"] == "http://id.sambi.se/loa/loa3"
     assert "197010632391" not in stack.logs("proxy")
 
 

@@ -6,12 +6,14 @@ moved from the collect adapter to the saml one.
 
 from __future__ import annotations
 
+import base64
 import shutil
 from pathlib import Path
 
 import pytest
 from helpers.browser import Browser
 from helpers.stack import start_stack
+from lxml import etree
 
 from satosa_efos import demo
 from satosa_efos.keys import ensure_keypair
@@ -21,6 +23,9 @@ from satosa_efos.simulators import demo_idp
 REPO = Path(__file__).resolve().parents[2]
 LOA3 = "http://id.elegnamnden.se/loa/1.0/loa3"
 LOA2 = "http://id.elegnamnden.se/loa/1.0/loa2"
+SAMLP = "urn:oasis:names:tc:SAML:2.0:protocol"
+SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
+STATUS = "urn:oasis:names:tc:SAML:2.0:status:"
 pytestmark = pytest.mark.flow
 
 BACKEND = """module: satosa_efos.backends.efos_saml.EfosSamlBackend
@@ -106,17 +111,27 @@ def test_efos_login_through_an_upstream_saml_idp_at_the_requested_loa(saml_adapt
     assert page.status_code == 200, page.text
     received = browser.get(f"{stack.urls.app}/sp/attributes.json").json()
     assert received["attributes"]["personalIdentityNumber"] == ["197010632391"]
-    assert received["authn_context_class_ref"] == LOA3
+    # Asked upstream in its URIs (requested_loa), answered to the application in its own
+    # profile (Sambi, the demo application's default).
+    assert received["authn_context_class_ref"] == "http://id.sambi.se/loa/loa3"
     assert received["authenticating_authorities"] == [f"{inera}/idp"]
 
 
-def test_weaker_loa_from_the_upstream_idp_is_refused(saml_adapter):
+def test_weaker_loa_from_the_upstream_idp_is_answered_with_no_authn_context(saml_adapter):
+    """DOMAIN.md §5: the downgrade is refused, and since the application's request was valid it
+    gets a SAML error Response (Requester/NoAuthnContext) without any assertion, not a page."""
     stack, inera, idp = saml_adapter
     server = idp(answer_loa=LOA2).start()
     try:
         browser, page = login_through_inera(stack, inera)
     finally:
         server.stop()
-    assert page.status_code == 403
-    assert "lägre tillitsnivå" in page.text
+    posted = browser.last_post_with("SAMLResponse")
+    assert posted.url == f"{stack.urls.app}/sp/acs"
+    response = etree.fromstring(base64.b64decode(posted.data["SAMLResponse"]))
+    codes = [code.get("Value") for code in response.iter(f"{{{SAMLP}}}StatusCode")]
+    assert codes == [f"{STATUS}Requester", f"{STATUS}NoAuthnContext"]
+    assert response.find(f"{{{SAML}}}Assertion") is None
+    assert response.find(f"{{{SAML}}}EncryptedAssertion") is None
+    assert page.status_code == 401 and "NoAuthnContext" in page.text  # the application's page
     assert browser.get(f"{stack.urls.app}/sp/attributes.json").status_code == 401

@@ -111,24 +111,38 @@ def test_login_reaches_application_with_signed_response_across_nodes(stack, seco
     assert len(set(nodes.used)) == 2, "both proxy nodes must have served part of the login"
 
     # The response the proxy sent to the application: response and assertion both signed
-    # (RSA-SHA256) by the proxy's key, verified here independently of pysaml2.
+    # (RSA-SHA256) by the proxy's key, the assertion encrypted to the application's key (it has
+    # one in its metadata), verified here independently of pysaml2.
     posted = browser.last_post_with("SAMLResponse")
     assert posted.url == f"{stack.urls.app}/sp/acs"
     response = etree.fromstring(base64.b64decode(posted.data["SAMLResponse"]))
-    assertion = response.find(f"{{{SAML}}}Assertion")
-    assert assertion is not None
+    assert response.find(f"{{{SAML}}}Assertion") is None
+    assert response.find(f"{{{SAML}}}EncryptedAssertion") is not None
+    assertion = decrypt_assertion(response, stack.demo_dir / "keys" / "demo-app.key", tmp_path)
     for element in (response, assertion):
         signature = element.find(f"{{{DS}}}Signature")
         assert signature is not None, f"{element.tag} is not signed"
         assert signature.find(f".//{{{DS}}}SignatureMethod").get("Algorithm") == RSA_SHA256
     cert = stack.demo_dir / "keys" / "frontend.crt"
     verify_signature(assertion, cert, tmp_path, "assertion")
-    unsigned_assertion = etree.fromstring(etree.tostring(response))
-    inner = unsigned_assertion.find(f"{{{SAML}}}Assertion")
-    inner.remove(inner.find(f"{{{DS}}}Signature"))
+    tampered = etree.fromstring(etree.tostring(response))
+    tampered.find(f"{{{SAML}}}Issuer").text = "https://somebody-else.example/idp"
     with pytest.raises(subprocess.CalledProcessError):  # the response signature covers it
-        verify_signature(unsigned_assertion, cert, tmp_path, "tampered")
+        verify_signature(tampered, cert, tmp_path, "tampered")
     verify_signature(response, cert, tmp_path, "response")
+
+
+def decrypt_assertion(response: etree._Element, key: Path, tmp_path: Path) -> etree._Element:
+    """The EncryptedAssertion decrypted by the xmlsec1 program with the application's key."""
+    path = tmp_path / "encrypted.xml"
+    path.write_bytes(etree.tostring(response))
+    decrypted = subprocess.run(
+        ["xmlsec1", "--decrypt", "--privkey-pem", str(key), str(path)],
+        check=True, capture_output=True,
+    ).stdout  # fmt: skip
+    assertion = etree.fromstring(decrypted).find(f".//{{{SAML}}}Assertion")
+    assert assertion is not None
+    return etree.fromstring(etree.tostring(assertion))
 
 
 def test_application_receives_only_released_attributes(stack):

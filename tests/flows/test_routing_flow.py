@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 import requests
 from helpers.aggregate import build_aggregate
-from helpers.browser import Browser, log_in
+from helpers.browser import Browser, end_sso_session, log_in
 from helpers.stack import start_stack
 from lxml import etree
 from saml2 import BINDING_HTTP_REDIRECT
@@ -211,7 +211,12 @@ def test_domain_of_nobody_gets_the_picker_with_an_explanation(restricted):
 def test_passive_request_without_a_decision_shows_no_picker(restricted):
     page = requests.get(authn_request_url(restricted, passive=True), timeout=10)
     assert 'name="org"' not in page.text
-    assert page.status_code == 403
+    # IsPassive: the application gets a Responder/NoPassive Response, not a page to act on.
+    encoded = re.search(r'name="SAMLResponse" value="([^"]+)"', page.text).group(1)
+    response = etree.fromstring(base64.b64decode(encoded))
+    samlp = "urn:oasis:names:tc:SAML:2.0:protocol"
+    codes = [code.get("Value") for code in response.iter(f"{{{samlp}}}StatusCode")]
+    assert codes[-1] == "urn:oasis:names:tc:SAML:2.0:status:NoPassive"
 
 
 def test_principal_selection_hsa_id_routes_to_its_organisation(restricted):
@@ -231,10 +236,15 @@ def test_principal_selection_hsa_id_routes_to_its_organisation(restricted):
         </psc:PrincipalSelection>
       </samlp:Extensions>
     </samlp:AuthnRequest>"""
-    deflated = zlib.compressobj(9, zlib.DEFLATED, -15)
-    encoded = base64.b64encode(deflated.compress(xml.encode()) + deflated.flush()).decode()
+    # The demo application's metadata says AuthnRequestsSigned: sign it as that SP would.
+    keys, metadata = restricted.demo_dir / "keys", restricted.demo_dir / "metadata"
+    config = demo_sp.sp_config(restricted.urls.app, keys / "demo-app.key", keys / "demo-app.crt",
+                               [metadata / "proxy" / "idp.xml"])  # fmt: skip
+    info = Saml2Client(SPConfig().load(config)).apply_binding(
+        BINDING_HTTP_REDIRECT, xml, sso, relay_state="/", sign=True
+    )
     browser = Browser()
-    page = browser.session.get(sso, params={"SAMLRequest": encoded, "RelayState": "/"}, timeout=10)
+    page = browser.session.get(dict(info["headers"])["Location"], timeout=10)
     assert "Göteborgs Stad" in page.text  # no picker: the method page of the organisation
     page = browser.choose_method(page)
     assert page.url.startswith(restricted.urls.idps["goteborg"]), page.text[:500]
@@ -275,6 +285,7 @@ def test_remembered_choice_is_used_and_can_be_forgotten(stack):
     assert browser.session.cookies.get("satosa_efos_org") == "boras"
     idp_page = browser.choose_method(idp_page)
     browser.submit(idp_page, username="cecilia", password="demo")
+    end_sso_session(browser)  # else the SSO session answers the next login (docs/sso.md)
 
     again = browser.submit(browser.get(f"{stack.urls.app}/"))
     assert 'name="org"' not in again.text, "the picker should be skipped"

@@ -24,7 +24,7 @@ TEMPLATE = f"""<ds:Signature xmlns:ds="{DS}">
       <ds:DigestValue/>
     </ds:Reference>
   </ds:SignedInfo>
-  <ds:SignatureValue/>
+  <ds:SignatureValue/>{{key_info}}
 </ds:Signature>"""
 
 
@@ -37,7 +37,11 @@ def build_aggregate(
     sign: bool = True,
     algorithm: str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
     digest: str = "http://www.w3.org/2001/04/xmlenc#sha256",
+    key_info: str = "",
+    cert: Path | None = None,
 ) -> Path:
+    """``key_info``: e.g. ``<ds:KeyInfo><ds:X509Data/></ds:KeyInfo>`` (xmlsec1 fills it from
+    ``cert``) or ``<ds:KeyInfo><ds:KeyValue/></ds:KeyInfo>`` (the signer's public key)."""
     valid_until = (dt.datetime.now(dt.UTC) + valid_for).strftime("%Y-%m-%dT%H:%M:%SZ")
     root = etree.Element(
         f"{{{MD}}}EntitiesDescriptor",
@@ -47,14 +51,17 @@ def build_aggregate(
         Name="test-federation",
     )
     if sign:
-        root.append(etree.fromstring(TEMPLATE.format(
-            algorithm=algorithm, digest=digest, ident="_aggregate")))  # fmt: skip
+        template = TEMPLATE.format(
+            algorithm=algorithm, digest=digest, ident="_aggregate", key_info=key_info
+        )
+        root.append(etree.fromstring(template))
     for path in entity_files:
         root.append(etree.parse(str(path)).getroot())
     out.write_bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
     if sign:
         subprocess.run(
-            ["xmlsec1", "--sign", "--privkey-pem", str(key), "--id-attr:ID",
+            ["xmlsec1", "--sign", "--privkey-pem", f"{key},{cert}" if cert else str(key),
+             "--id-attr:ID",
              f"{MD}:EntitiesDescriptor", "--output", str(out), str(out)],
             check=True, capture_output=True,
         )  # fmt: skip

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from bs4 import BeautifulSoup
+from requests.adapters import HTTPAdapter
 
 SAML_FIELDS = {"SAMLRequest", "SAMLResponse"}
 
@@ -97,6 +98,31 @@ class Browser:
 
     def last_post_with(self, name: str) -> Posted:
         return next(p for p in reversed(self.posted) if name in p.data)
+
+
+class OtherNode(HTTPAdapter):
+    """Sends every request for the proxy's port to another proxy instance (``session.mount``)."""
+
+    def __init__(self, proxy_port: int, node_port: int):
+        super().__init__()
+        self.proxy_port, self.node_port = proxy_port, node_port
+
+    def send(self, request, **kwargs):
+        url = urlsplit(request.url)
+        if url.port == self.proxy_port:
+            request.url = url._replace(netloc=f"{url.hostname}:{self.node_port}").geturl()
+        return super().send(request, **kwargs)
+
+
+#: The proxy's single sign-on cookie (conf/demo/plugins/microservices/sso.yaml).
+SSO_COOKIE = "satosa_efos_sso"
+
+
+def end_sso_session(browser: Browser) -> None:
+    """Forget the proxy's SSO cookie, as when the session has ended: the next login is a login
+    again, not an answer from the session (docs/sso.md)."""
+    for cookie in [c for c in browser.session.cookies if c.name == SSO_COOKIE]:
+        browser.session.cookies.clear(cookie.domain, cookie.path, cookie.name)
 
 
 def log_in(stack, browser: Browser, username: str = "eva", email: str = "eva.sjoberg@goteborg.se"):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from satosa_efos import demo
-from satosa_efos.processes import Server, stop_all
+from satosa_efos.processes import Server, free_port, gunicorn_argv, stop_all
 
 
 @dataclass
@@ -28,13 +28,21 @@ class Stack:
 
 
 def start_stack(
-    tmp: Path, workers: int = 3, conf_dir: Path = demo.DEMO_CONF, urls: demo.DemoUrls | None = None
+    tmp: Path,
+    workers: int = 3,
+    conf_dir: Path = demo.DEMO_CONF,
+    urls: demo.DemoUrls | None = None,
+    proxy_env: dict[str, str] | None = None,
 ) -> Stack:
+    """``proxy_env``: more environment for the proxy (e.g. SATOSA_EFOS_SSO_STORE)."""
     urls = urls or demo.DemoUrls.free()
     demo_dir, log_dir = tmp / "demo", tmp / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     demo.prepare(urls, demo_dir, conf_dir)
     servers = demo.servers(urls, demo_dir, conf_dir, workers=workers, log_dir=log_dir)
+    for server in servers:
+        if server.name == "proxy":
+            server.env.update(proxy_env or {})
     try:
         for server in servers:
             server.start()
@@ -42,3 +50,13 @@ def start_stack(
         stop_all(servers)
         raise
     return Stack(urls, demo_dir, log_dir, servers)
+
+
+def start_second_node(stack: Stack, workers: int = 2, name: str = "proxy2") -> Server:
+    """Another gunicorn instance ("node") of the same proxy: configuration, keys, environment."""
+    proxy = next(s for s in stack.servers if s.name == "proxy")
+    port = free_port()
+    argv = gunicorn_argv("satosa_efos.app:create_app()", f"127.0.0.1:{port}", workers)
+    return Server(
+        name, argv, "127.0.0.1", port, dict(proxy.env), stack.log_dir / f"{name}.log"
+    ).start()

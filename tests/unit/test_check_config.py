@@ -301,7 +301,7 @@ def test_reports_routing_to_a_backend_that_is_not_loaded(conf, capsys):
     assert status == 1
     assert lines == [
         f"{path}:{line_of(path, 'own_idp: orgidps')}: login method own_idp names backend "
-        "'orgidps', which is not loaded (backends: orgidp)"
+        "'orgidps', which is not loaded (backends: orgidp, sso)"
     ]
 
 
@@ -407,3 +407,140 @@ def test_reports_one_entity_described_in_two_metadata_files(conf, capsys):
         f"{path}:{line_of(path, 'local:')}: entityID https://idp.ale.se/idp is described both "
         f"in {conf / '../metadata/idp/new.xml'} and in {conf / '../metadata/idp/old.xml'}"
     ]
+
+
+def oidc_entry(app_id: str = "mobil", **extra) -> str:
+    fields = {
+        "id": app_id,
+        "name": "Mobilappen",
+        "protocol": "oidc",
+        "client_id": f"{app_id}-client",
+        "redirect_uris": "[https://mobil.example.se/oidc/cb]",
+        "allowed_organisations": "all",
+        "released_attributes": "[givenName, employeeHsaId]",
+        **extra,
+    }
+    lines = [
+        f"  - {k}: {v}" if i == 0 else f"    {k}: {v}" for i, (k, v) in enumerate(fields.items())
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def test_accepts_public_and_confidential_oidc_applications(conf, capsys, monkeypatch):
+    monkeypatch.setenv("MOBIL2_SECRET", "s" * 40)
+    (conf / "keys" / "mobil3.secret").write_text("f" * 64 + "\n")
+    add_application(
+        conf,
+        oidc_entry()
+        + oidc_entry("mobil2", client_secret="${MOBIL2_SECRET}", loa_profile="swedish_eid")
+        + oidc_entry("mobil3", client_secret="!FILE keys/mobil3.secret",
+                     redirect_uris="[se.example.mobil:/cb, 'http://127.0.0.1:8000/cb']"),
+    )  # fmt: skip
+    assert check(conf, capsys) == (0, [])
+
+
+def test_reports_oidc_application_without_redirect_uris(conf, capsys):
+    path = add_application(conf, oidc_entry(redirect_uris="[]"))
+    status, lines = check(conf, capsys)
+    assert status == 1
+    assert lines == [
+        f"{path}:{line_of(path, '- id: mobil')}: applications[0]: an OIDC application needs "
+        "redirect_uris"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("uri", "why"),
+    [
+        ("http://mobil.example.se/cb", "is not a redirect URI this proxy accepts"),
+        ("https://mobil.example.se/cb#top", "must not have a fragment"),
+        ("javascript:alert(1)", "is not a redirect URI this proxy accepts"),
+    ],
+)
+def test_reports_redirect_uri_the_proxy_does_not_accept(conf, capsys, uri, why):
+    path = add_application(conf, oidc_entry(redirect_uris=f"['{uri}']"))
+    status, lines = check(conf, capsys)
+    assert status == 1
+    assert len(lines) == 1
+    assert lines[0].startswith(f"{path}:{line_of(path, 'redirect_uris')}: ")
+    assert why in lines[0]
+
+
+def test_reports_redirect_uri_listed_twice(conf, capsys):
+    uri = "https://mobil.example.se/cb"
+    path = add_application(conf, oidc_entry(redirect_uris=f"[{uri}, {uri}]"))
+    status, lines = check(conf, capsys)
+    assert lines == [
+        f"{path}:{line_of(path, 'redirect_uris')}: applications[0].redirect_uris: lists "
+        f"'{uri}' twice"
+    ]
+
+
+def test_reports_short_client_secret_without_echoing_it(conf, capsys, monkeypatch):
+    monkeypatch.setenv("MOBIL_SECRET", "hemligt-och-kort")
+    path = add_application(conf, oidc_entry(client_secret="${MOBIL_SECRET}"))
+    status, lines = check(conf, capsys)
+    assert status == 1
+    assert lines == [
+        f"{path}:{line_of(path, 'client_secret')}: applications[0].client_secret: is too short: "
+        "at least 32 characters (e.g. `openssl rand -hex 32`); leave it out for a public client "
+        "with PKCE"
+    ]
+    assert "hemligt" not in capsys.readouterr().err
+
+
+def test_reports_client_secret_on_a_saml_application(conf, capsys):
+    write_sp_metadata(conf)
+    path = add_application(conf, app_entry(client_secret="x" * 40))
+    status, lines = check(conf, capsys)
+    assert status == 1
+    assert lines == [
+        f"{path}:{line_of(path, '- id: app')}: applications[0]: client_secret do not apply to a "
+        "SAML application"
+    ]
+
+
+def test_reports_client_id_that_is_another_applications_entity_id(conf, capsys):
+    write_sp_metadata(conf)
+    path = add_application(conf, app_entry() + oidc_entry(client_id="https://app.example.se/sp"))
+    status, lines = check(conf, capsys)
+    assert status == 1
+    assert lines == [
+        f"{path}:{line_of(path, 'client_id')}: client_id 'https://app.example.se/sp' is the "
+        "entityID of application 'app'"
+    ]
+
+
+def test_reports_released_attribute_without_oidc_claim_name(conf, capsys):
+    path = add_application(conf, oidc_entry(released_attributes="[givenName, organizationName]"))
+    status, lines = check(conf, capsys)
+    assert status == 1
+    assert lines == [
+        f"{path}:{line_of(path, 'released_attributes')}: attribute 'organizationName' has no "
+        "OIDC claim name (add 'openid: [...]' to it in internal_attributes.yaml, or do not "
+        "release it to an OIDC application)"
+    ]
+
+
+def test_reports_unknown_loa_profile(conf, capsys):
+    path = add_application(conf, oidc_entry(loa_profile="eidas"))
+    status, lines = check(conf, capsys)
+    assert status == 1
+    assert len(lines) == 1
+    assert lines[0].startswith(f"{path}:{line_of(path, 'loa_profile')}: applications[0].loa_")
+
+
+def test_reports_oidc_frontend_settings_with_lines(conf, capsys):
+    path = conf / "plugins" / "frontends" / "oidc_op.yaml"
+    edit(path, "${SATOSA_EFOS_OIDC_DB_URI:-sqlite:state/oidc-op.sqlite3}", "mongodb://db/satosa")
+    (conf / "keys" / "oidc-sub-salt.key").write_text("kort\n")
+    status, lines = check(conf, capsys)
+    assert status == 1
+    assert lines == [
+        f"{path}:{line_of(path, 'sub_salt:')}: config.sub_salt: is too short: at least 32 "
+        "characters (`satosa-efos keys` makes one; a short salt would let anyone who guesses it "
+        "link users across applications)",
+        f"{path}:{line_of(path, 'db_uri:')}: config.db_uri: 'mongodb://db/satosa' is not a store "
+        "this proxy uses: sqlite:PATH (one node) or redis://HOST:PORT/DB (several nodes)",
+    ]
+    assert "kort" not in "\n".join(lines)

@@ -34,7 +34,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from pydantic import BaseModel, ConfigDict, Field
 from satosa.backends.base import BackendModule
-from satosa.exception import SATOSAAuthenticationError
 from satosa.internal import AuthenticationInformation, InternalData
 from satosa.response import Redirect, Response
 
@@ -52,7 +51,10 @@ from satosa_efos.efos.certificates import (
 from satosa_efos.efos.client import COMPLETE, FAILED, CollectClient, EfosUnavailable
 from satosa_efos.efos.qr import qr_data, qr_svg
 from satosa_efos.errors import ProxyError, SessionExpired
+from satosa_efos.failures import LoginFailed, Reason
+from satosa_efos.identity.loa import LoA, accepted_loas
 from satosa_efos.sessions.once import OnceStore
+from satosa_efos.state_keys import REQUESTED_LOA, ROUTING
 from satosa_efos.web.efos_texts import hint_message
 from satosa_efos.web.lang import page_lang
 from satosa_efos.web.render import render
@@ -82,14 +84,12 @@ class EfosConfig(BaseModel):
     timeout: float = Field(5.0, gt=0, le=30)
     trust_anchors: list[str] = Field(min_length=1)
     policy_oids: list[str] = Field(default_factory=lambda: ["1.2.752.146.200.3"])
-    loa_by_policy: dict[str, str] = Field(default_factory=lambda: {"1.2.752.146.200.3": "loa3"})
-    authn_context_class_refs: dict[str, str] = Field(
-        default_factory=lambda: {
-            "loa2": "http://id.elegnamnden.se/loa/1.0/loa2",
-            "loa3": "http://id.elegnamnden.se/loa/1.0/loa3",
-            "loa4": "http://id.elegnamnden.se/loa/1.0/loa4",
-        }
-    )
+    #: Certificate policy (or arc) -> the internal LoA of a login with it (DOMAIN.md §5). The
+    #: wire URI is the frontend's business, per application.
+    loa_by_policy: dict[str, LoA] = Field(default_factory=lambda: {"1.2.752.146.200.3": LoA.LOA3})
+    #: The national service's identifier, written as the assertion's AuthenticatingAuthority
+    #: (Swedish eID deployment profile §6.2); default: ``api_url``.
+    authority: str | None = None
     ocsp: OcspSettings = Field(default_factory=OcspSettings)
     attribute_mapping: cert_attributes.IssuerMapping = Field(
         default_factory=cert_attributes.IssuerMapping
@@ -157,6 +157,14 @@ class EfosMobileBackend(BackendModule):
         ]
 
     def start_auth(self, context, internal_request):
+        if (context.state.get(ROUTING) or {}).get("hints", {}).get("is_passive"):
+            raise LoginFailed(context.state, Reason.NO_PASSIVE, "Mobilt Efos needs its QR page")
+        # DOMAIN.md §5: no order when no certificate policy can give an accepted level.
+        accepted = accepted_loas(context.state.get(REQUESTED_LOA))
+        if not set(self.config.loa_by_policy.values()) & set(accepted):
+            raise LoginFailed(context.state, Reason.LOA_NOT_MET,
+                              f"Mobilt Efos gives {sorted(set(self.config.loa_by_policy.values()))}"
+                              f", the application accepts {accepted}")  # fmt: skip
         self._start_order(context)
         return Redirect(self._url("page"))
 
@@ -302,13 +310,15 @@ class EfosMobileBackend(BackendModule):
     def _internal_response(
         self, certificate: x509.Certificate, attributes: dict, loa: str
     ) -> InternalData:
-        class_ref = self.config.authn_context_class_refs.get(loa, loa)
-        issuer = certificate.issuer.rfc4514_string()
+        # The internal LoA (``loa3``): the frontend answers with the URI of the application's
+        # profile, and refuses the login if the application does not accept it.
         auth_info = AuthenticationInformation(
-            class_ref, datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), issuer
+            str(LoA(loa)),
+            datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            self.config.authority or self.config.api_url,
         )
         response = InternalData(auth_info=auth_info)
-        response.attributes = {**attributes, "levelOfAssurance": [class_ref]}
+        response.attributes = dict(attributes)
         # The pseudonym is computed from the normalised identifier, so that one person has one
         # subject id whatever form the certificate writes the number in.
         identifier = (
@@ -330,8 +340,8 @@ _SHA256 = hashes.SHA256()
 
 
 def raise_cancelled(context) -> None:
-    """The application gets an error response (SATOSA's backend-error path), not a login."""
-    raise SATOSAAuthenticationError(context.state, "the user cancelled the Mobilt Efos login")
+    """The application gets an error response (SAML: the profile's cancel status), not a page."""
+    raise LoginFailed(context.state, Reason.CANCELLED, "the user cancelled the Mobilt Efos login")
 
 
 def _unavailable(lang: str) -> str:

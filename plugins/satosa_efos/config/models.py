@@ -10,8 +10,17 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from satosa_efos.identity import hsa_id_prefix, normalise_organisation_number
 from satosa_efos.identity.loa import LoA
@@ -42,10 +51,39 @@ def _organisation_number(value: str) -> str:
     return normalise_organisation_number(value)
 
 
+_LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+#: RFC 8252 §7.1: an app's private-use scheme is a reversed domain name (e.g. se.vgregion.app).
+_PRIVATE_SCHEME = re.compile(r"^[a-z][a-z0-9+-]*(\.[a-z0-9+-]+)+$")
+
+
+def _redirect_uri(value: str) -> str:
+    """An OIDC redirect URI an application may register (compared exactly at login)."""
+    parts = urlsplit(value)
+    if "#" in value:
+        raise ValueError(f"redirect URI '{value}' must not have a fragment (RFC 6749 §3.1.2)")
+    if any(c.isspace() for c in value):
+        raise ValueError(f"redirect URI '{value}' contains white space")
+    if parts.scheme == "https" and parts.hostname:
+        return value
+    if parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS:
+        return value  # RFC 8252 §7.3 (native apps on loopback), and the demo
+    if _PRIVATE_SCHEME.match(parts.scheme) and parts.path:
+        return value
+    raise ValueError(
+        f"'{value}' is not a redirect URI this proxy accepts: https://…, http://localhost… or "
+        "http://127.0.0.1… (loopback only), or an app's own scheme such as se.example.app:/cb"
+    )
+
+
 EntityId = Annotated[str, AfterValidator(_entity_id)]
 Domain = Annotated[str, AfterValidator(_domain)]
 OrganisationNumber = Annotated[str, AfterValidator(_organisation_number)]
 Identifier = Annotated[str, Field(pattern=_ID)]
+RedirectUri = Annotated[str, AfterValidator(_redirect_uri)]
+#: RFC 6749 §A.1: printable ASCII; no white space here, as a client_id travels in URLs and logs.
+ClientId = Annotated[str, Field(pattern=r"^[\x21-\x7e]{1,255}$")]
+#: A client secret shorter than this is guessable; generate one with ``openssl rand -hex 32``.
+MIN_CLIENT_SECRET_LENGTH = 32
 
 
 #: Which kind of value each scope-bearing attribute holds.
@@ -140,6 +178,12 @@ class HsaSettings(Strict):
     unavailable: Literal["refuse", "continue"] = "refuse"
 
 
+#: Application settings that only a SAML application has.
+SAML_ONLY = ("attribute_profile", "require_signed_requests", "encrypt_assertion")
+#: OIDC-only settings of single logout (a SAML application's SLO endpoints are in its metadata).
+OIDC_LOGOUT = ("frontchannel_logout_uri", "post_logout_redirect_uris")
+
+
 class Application(Strict):
     """A connected application (service provider / relying party)."""
 
@@ -149,13 +193,36 @@ class Application(Strict):
     entity_id: EntityId | None = None
     #: SAML metadata file, relative to the configuration directory.
     metadata: str | None = None
-    client_id: str | None = None
-    redirect_uris: list[str] = Field(default_factory=list)
+    client_id: ClientId | None = None
+    #: OIDC only: a confidential client's secret (from ``${ENV}`` or ``!FILE``, never inline).
+    #: Without one the client is public and must use PKCE (S256).
+    client_secret: SecretStr | None = None
+    redirect_uris: list[RedirectUri] = Field(default_factory=list)
+    #: OIDC only, single logout (docs/sso.md): loaded in a frame with ``iss`` and ``sid`` when the
+    #: user logs out elsewhere, and where RP-initiated logout may send the user back (exactly).
+    frontchannel_logout_uri: RedirectUri | None = None
+    post_logout_redirect_uris: list[RedirectUri] = Field(default_factory=list)
     #: Organisation ids, or the single value ``all``.
     allowed_organisations: list[str] | str
     required_loa: LoA = LoA.LOA3
+    #: Which LoA URIs the application speaks when it names none itself (DOMAIN.md §5).
+    loa_profile: Literal["sambi", "swedish_eid"] = "sambi"
     released_attributes: list[str] = Field(min_length=1)
     hsa: HsaSettings = Field(default_factory=HsaSettings)
+    #: SAML only: the attribute names it gets, Sambi's or the Swedish eID framework's
+    #: (DOMAIN.md §4; docs/saml.md).
+    attribute_profile: Literal["sambi", "swedish_eid"] = "sambi"
+    #: SAML only: refuse unsigned AuthnRequests even when the metadata does not say
+    #: ``AuthnRequestsSigned="true"`` (which alone also makes signatures required).
+    require_signed_requests: bool = False
+    #: SAML only: encrypt the whole assertion. Unset: encrypted whenever the metadata has an
+    #: encryption key, signed only otherwise; ``true`` makes a missing key a check-config problem.
+    encrypt_assertion: bool | None = None
+
+    @property
+    def public_client(self) -> bool:
+        """An OIDC client without a secret: it cannot authenticate, so PKCE stands in."""
+        return self.protocol == "oidc" and self.client_secret is None
 
     @field_validator("allowed_organisations")
     @classmethod
@@ -171,22 +238,42 @@ class Application(Strict):
             raise ValueError(f"'{bad[0]}' is not an organisation id")
         return value
 
+    @field_validator("client_secret")
+    @classmethod
+    def _strong_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_CLIENT_SECRET_LENGTH:
+            raise ValueError(
+                f"is too short: at least {MIN_CLIENT_SECRET_LENGTH} characters "
+                "(e.g. `openssl rand -hex 32`); leave it out for a public client with PKCE"
+            )
+        return value
+
+    @field_validator("redirect_uris")
+    @classmethod
+    def _unique_redirect_uris(cls, value: list[str]) -> list[str]:
+        twice = [uri for i, uri in enumerate(value) if uri in value[:i]]
+        if twice:
+            raise ValueError(f"lists '{twice[0]}' twice")
+        return value
+
     @model_validator(mode="after")
     def _protocol_fields(self) -> Application:
         if self.protocol == "saml":
             missing = [f for f in ("entity_id", "metadata") if getattr(self, f) is None]
-            extra = [f for f in ("client_id",) if getattr(self, f) is not None] + (
-                ["redirect_uris"] if self.redirect_uris else []
-            )
+            extra = [f for f in ("client_id", "client_secret") if getattr(self, f) is not None]
+            extra += ["redirect_uris"] if self.redirect_uris else []
+            extra += [f for f in OIDC_LOGOUT if f in self.model_fields_set]
         else:
             missing = [f for f in ("client_id",) if getattr(self, f) is None] + (
                 [] if self.redirect_uris else ["redirect_uris"]
             )
             extra = [f for f in ("entity_id", "metadata") if getattr(self, f) is not None]
+            extra += [f for f in SAML_ONLY if f in self.model_fields_set]
+        kind = {"saml": "a SAML", "oidc": "an OIDC"}[self.protocol]
         if missing:
-            raise ValueError(f"a {self.protocol} application needs {', '.join(missing)}")
+            raise ValueError(f"{kind} application needs {', '.join(missing)}")
         if extra:
-            raise ValueError(f"{', '.join(extra)} do not apply to a {self.protocol} application")
+            raise ValueError(f"{', '.join(extra)} do not apply to {kind} application")
         if len(set(self.released_attributes)) != len(self.released_attributes):
             raise ValueError("released_attributes lists an attribute twice")
         return self

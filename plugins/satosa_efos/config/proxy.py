@@ -25,7 +25,8 @@ from satosa_efos.config.files import (
 )
 from satosa_efos.config.registries import load_registries, validate
 from satosa_efos.config.source import ConfigError, Document, Problem, load_document
-from satosa_efos.xmlsec.metadata import MetadataRejected, verified_aggregate
+from satosa_efos.federation.checks import federation_problems, published_metadata_problems
+from satosa_efos.oidc.claims import openid_names
 
 PROXY_CONF = "proxy_conf.yaml"
 REQUIRED = ("BASE", "COOKIE_STATE_NAME", "INTERNAL_ATTRIBUTES", "BACKEND_MODULES",
@@ -92,12 +93,10 @@ def _file_problems(doc: Document, data: Any, conf_dir: Path, base: tuple) -> lis
         elif key == "attribute_map_dir" and isinstance(value, str):
             if not (conf_dir / value).is_dir():
                 checks = [f"attribute map folder {conf_dir / value} does not exist"]
-        elif key == "federation" and isinstance(value, list):
-            checks = []
-            for i, source in enumerate(value):
-                problems += [
-                    doc.problem((*loc, i), m) for m in _federation_problems(source, conf_dir)
-                ]
+        elif key == "federation":
+            problems += federation_problems(doc, value, loc, conf_dir)
+        elif key == "published_metadata":
+            problems += published_metadata_problems(doc, value, loc)
         elif key == "local" and len(loc) >= 2 and loc[-2] == "metadata":
             described: dict[str, Path] = {}
             for i, entry in enumerate(value if isinstance(value, list) else [value]):
@@ -118,19 +117,6 @@ def _file_problems(doc: Document, data: Any, conf_dir: Path, base: tuple) -> lis
                             problems.append(doc.problem((*loc, i), message))
         problems += [doc.problem(loc, m) for m in checks]
     return problems
-
-
-def _federation_problems(source: Any, conf_dir: Path) -> list[str]:
-    if not isinstance(source, dict) or set(source) != {"file", "signer_cert"}:
-        return ["a federation source needs exactly 'file' and 'signer_cert'"]
-    problems = check_certificate(conf_dir / str(source["signer_cert"]))
-    if problems:
-        return problems
-    try:
-        verified_aggregate(conf_dir / str(source["file"]), conf_dir / str(source["signer_cert"]))
-    except MetadataRejected as exc:
-        return [f"federation metadata {conf_dir / str(source['file'])} {exc}"]
-    return []
 
 
 def _import_plugin(module_path: str) -> tuple[type | None, str | None]:
@@ -242,7 +228,11 @@ def load_proxy_config(
         data[key] = [plugin.data for plugin in loaded]
 
     registries, registry_problems = load_registries(
-        conf_dir, display_dir, known_attributes=lambda name: name in attributes
+        conf_dir,
+        display_dir,
+        known_attributes=lambda name: name in attributes,
+        openid_names=openid_names(attributes),
+        internal_attributes={"attributes": attributes},
     )
     problems += registry_problems
     facts = PluginFacts(

@@ -9,7 +9,7 @@ organisation that does not exist.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,9 @@ from pydantic import BaseModel, ValidationError
 from satosa_efos.config.files import check_metadata
 from satosa_efos.config.models import Application, Organisation
 from satosa_efos.config.source import ConfigError, Document, Problem, load_document
+from satosa_efos.oidc.claims import release_problem
 from satosa_efos.organisations.registry import ApplicationRegistry, OrganisationRegistry
+from satosa_efos.saml.checks import application_problems
 
 ORGANISATIONS_FILE = "organisations.yaml"
 ORGANISATIONS_DIR = "organisations"
@@ -217,8 +219,15 @@ def load_registries(
     display_dir: str | None = None,
     *,
     known_attributes: Callable[[str], bool] | None = None,
+    openid_names: Mapping[str, Sequence[str]] | None = None,
+    internal_attributes: Mapping | None = None,
 ) -> tuple[Registries | None, list[Problem]]:
-    """Read both registries of a configuration directory; (registries, problems)."""
+    """Read both registries of a configuration directory; (registries, problems).
+
+    ``openid_names`` (internal attribute -> OIDC claim names, from internal_attributes) lets the
+    check see that everything released to an OIDC application has a claim name;
+    ``internal_attributes`` (the whole file) that everything released to a SAML one has a name.
+    """
     conf_dir = Path(conf_dir)
     display_dir = (display_dir or str(conf_dir)).rstrip("/")
     problems: list[Problem] = []
@@ -232,6 +241,9 @@ def load_registries(
     applications: list[Application] = [app for _, app in app_entries]
     org_ids = {o.id for o in organisations}
     app_indexes = {k: _Index(f"application {k}") for k in ("id", "entityID", "client_id")}
+    # Micro-services find an application by its requester, an entityID or a client_id alike
+    # (ApplicationRegistry.for_requester): a client_id must not be another one's entityID.
+    by_entity_id = {app.entity_id: app for _, app in app_entries if app.entity_id}
     for i, app in app_entries:
         loc = ("applications", i)
         app_indexes["id"].add(app.id, app_doc, (*loc, "id"), problems)
@@ -239,6 +251,20 @@ def load_registries(
             app_indexes["entityID"].add(app.entity_id, app_doc, (*loc, "entity_id"), problems)
         if app.client_id:
             app_indexes["client_id"].add(app.client_id, app_doc, (*loc, "client_id"), problems)
+            if app.client_id in by_entity_id:
+                other = by_entity_id[app.client_id].id
+                problems.append(
+                    app_doc.problem(
+                        (*loc, "client_id"),
+                        f"client_id '{app.client_id}' is the entityID of application '{other}'",
+                    )
+                )
+        if app.protocol == "oidc" and openid_names is not None:
+            for j, name in enumerate(app.released_attributes):
+                if (known_attributes is None or known_attributes(name)) and (
+                    message := release_problem(name, openid_names)
+                ):
+                    problems.append(app_doc.problem((*loc, "released_attributes", j), message))
         if isinstance(app.allowed_organisations, list):
             for j, org_id in enumerate(app.allowed_organisations):
                 if org_id not in org_ids:
@@ -259,10 +285,16 @@ def load_registries(
                         )
                     )
         if app.metadata:
-            for message in check_metadata(
+            found = check_metadata(
                 conf_dir / app.metadata, expect_entity_id=app.entity_id, role="SPSSODescriptor"
-            ):
-                problems.append(app_doc.problem((*loc, "metadata"), message))
+            )
+            problems += [app_doc.problem((*loc, "metadata"), message) for message in found]
+            if not found:
+                # The SAML frontend's needs: ACS, signing/encryption keys, attribute names.
+                for key, message in application_problems(
+                    app, conf_dir / app.metadata, internal_attributes
+                ):
+                    problems.append(app_doc.problem((*loc, *key), message))
 
     if problems:
         return None, problems

@@ -15,6 +15,7 @@ from typing import Any
 import requests
 
 from satosa_efos.errors import ProxyError
+from satosa_efos.metrics import upstream_call
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,10 @@ class CollectClient:
         self.session.trust_env = False
 
     def _call(self, operation: str, body: dict[str, Any]) -> dict[str, Any]:
+        with upstream_call("efos", operation):  # timed and counted (docs/operations.md, Metrics)
+            return self._request(operation, body)
+
+    def _request(self, operation: str, body: dict[str, Any]) -> dict[str, Any]:
         url = f"{self.api_url}/{operation}"
         try:
             response = self.session.post(url, json=body, timeout=self.timeout)

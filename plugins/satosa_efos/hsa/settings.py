@@ -17,6 +17,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from satosa_efos.metrics import TimedDirectory
+
 from .cache import CachedDirectory
 from .model import Directory
 
@@ -141,8 +143,9 @@ def _client(settings: MemorySettings | LdapSettings | RivSettings) -> Directory:
 
 
 def open_directory(settings: MemorySettings | LdapSettings | RivSettings) -> Directory:
-    """The configured client, behind the per-person cache unless ``cache_seconds`` is 0."""
-    client = _client(settings)
+    """The configured client, timed (``satosa_efos_upstream_*`` metrics, docs/operations.md),
+    behind the per-person cache unless ``cache_seconds`` is 0 (cache hits are not timed)."""
+    client = TimedDirectory(_client(settings))
     if settings.cache_seconds == 0:
         return client
     return CachedDirectory(client, ttl=settings.cache_seconds, max_entries=settings.cache_size)

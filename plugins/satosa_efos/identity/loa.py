@@ -52,3 +52,65 @@ def uri_for(loa: LoA, profile: str = "sambi", extra: dict[LoA, str] | None = Non
     if extra and loa in extra:
         return extra[loa]
     return PROFILES[profile].get(loa)
+
+
+# -- the LoA contract of one login (DOMAIN.md §5) -----------------------------------------------
+
+
+class UnknownLoa(ValueError):
+    """A URI that names no level of assurance this project knows."""
+
+
+def parse_loa(value: str | None) -> LoA | None:
+    """The internal LoA of a value a backend reports: the internal name (``loa3``) or a URI."""
+    if not value:
+        return None
+    value = value.strip()
+    if value in LoA.__members__.values():
+        return LoA(value)
+    return loa_from_uri(value)
+
+
+def contract(requested: list[str], required_loa: LoA) -> dict[str, list[str]]:
+    """The ``REQUESTED_LOA`` state entry of a login (see :mod:`satosa_efos.state_keys`).
+
+    ``requested`` are the wire URIs the application asked for, in its order of preference; each
+    must be known (else :class:`UnknownLoa`). Nothing requested: the application's configured
+    ``required_loa`` is the one accepted level. Never "at least": a login is acceptable when its
+    LoA is one of ``accepted``.
+    """
+    if not requested:
+        return {"accepted": [str(required_loa)], "requested": []}
+    accepted: list[str] = []
+    for uri in requested:
+        loa = loa_from_uri(uri)
+        if loa is None:
+            raise UnknownLoa(uri)
+        accepted.append(str(loa))
+    return {"accepted": list(dict.fromkeys(accepted)), "requested": list(requested)}
+
+
+def accepted_loas(entry: dict | None) -> list[LoA]:
+    """The accepted levels of a contract entry (empty when there is none: accept nothing)."""
+    values = (entry or {}).get("accepted") or []
+    return [LoA(v) for v in values if v in LoA.__members__.values()]
+
+
+def answer_uri(loa: LoA, entry: dict, profile: str) -> str | None:
+    """The URI that tells the application its login's LoA, or None if ``loa`` is not accepted.
+
+    One of the URIs the application requested when it requested any (Swedish eID deployment
+    profile §5.4.4: "exclusively ... one of the requested"), else ``loa`` in the application's
+    profile; Sambi names only loa2 and loa3, other levels fall back to the Swedish eID URI.
+    """
+    if loa not in accepted_loas(entry):
+        return None
+    for uri in entry.get("requested") or []:
+        if loa_from_uri(uri) == loa:
+            return uri
+    return uri_for(loa, profile) or uri_for(loa, "swedish_eid")
+
+
+def upstream_uris(accepted: list[LoA], profile: str) -> list[str]:
+    """What to ask an upstream IdP of ``profile`` for: each accepted level it has a URI for."""
+    return [uri for loa in accepted if (uri := uri_for(loa, profile))]

@@ -30,7 +30,7 @@ from satosa_efos.config.models import LoginMethod
 from satosa_efos.config.registries import cached_registries
 from satosa_efos.errors import ProxyError, SessionExpired
 from satosa_efos.organisations import routing
-from satosa_efos.state_keys import REQUEST_HINTS, ROUTING
+from satosa_efos.state_keys import REQUEST_HINTS, ROUTING, SSO_REUSE
 from satosa_efos.web.lang import page_lang
 from satosa_efos.web.picker import render_method_choice, render_picker
 from satosa_efos.web.render import render
@@ -118,13 +118,14 @@ class OrganisationRouting(RequestMicroService):
         return response
 
     def process(self, context: Context, data: InternalData):
+        if context.get_decoration(SSO_REUSE) is not None:  # the SSO session answers (docs/sso.md)
+            return super().process(context, data)
         hints = context.get_decoration(REQUEST_HINTS) or {}
         context.state[_RESUME] = {
             "target_frontend": context.target_frontend,
             "data": data.to_dict(),
             "hints": hints,
             "force_authn": context.get_decoration(Context.KEY_FORCE_AUTHN),
-            "accr": context.get_decoration(Context.KEY_AUTHN_CONTEXT_CLASS_REF) or [],
         }
         return self._route(context, data, hints, {})
 
@@ -135,7 +136,6 @@ class OrganisationRouting(RequestMicroService):
         context.target_frontend = saved["target_frontend"]
         if saved.get("force_authn") is not None:
             context.decorate(Context.KEY_FORCE_AUTHN, saved["force_authn"])
-        context.decorate(Context.KEY_AUTHN_CONTEXT_CLASS_REF, saved.get("accr", []))
         form = {k: v for k, v in (context.request or {}).items() if isinstance(v, str)}
         return self._route(context, InternalData.from_dict(saved["data"]), saved["hints"], form)
 
@@ -212,13 +212,8 @@ class OrganisationRouting(RequestMicroService):
         context.target_backend = self.config.backends[method]
         if idp:
             context.decorate(Context.KEY_TARGET_ENTITYID, idp)
-        accr = context.get_decoration(Context.KEY_AUTHN_CONTEXT_CLASS_REF)
-        if accr:
-            # Requested LoA goes upstream, compared exactly (DOMAIN.md §5).
-            context.state[Context.KEY_TARGET_AUTHN_CONTEXT_CLASS_REF] = {
-                "class_ref": list(accr),
-                "comparison": "exact",
-            }
+        # The LoA contract (state_keys.REQUESTED_LOA) stays in the state: each backend asks its
+        # upstream for exactly the accepted levels, in the URIs that upstream speaks (DOMAIN.md §5).
         logger.info("routed login to %s via %s (%s)", organisation.id, method, outcome.source.value)
         return super().process(context, data)
 

@@ -6,7 +6,8 @@ state says which organisation and method). A user outside the organisation's sco
 the application receives nothing.
 
 Configuration: ``registry_dir`` (default ``.``) and ``audit_key`` (a secret for pseudonymising
-subjects in the audit line, e.g. ``!FILE keys/state-encryption.key``).
+subjects in the audit lines, e.g. ``!FILE keys/state-encryption.key``; the proxy's login and
+logout lines use the same key, :mod:`satosa_efos.observe`, so one person has one pseudonym).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 from satosa.micro_services.base import ResponseMicroService
 
-from satosa_efos.audit import audit, pseudonym
+from satosa_efos.audit import audit, subject_pseudonym
 from satosa_efos.config.models import LoginMethod
 from satosa_efos.config.registries import cached_registries
 from satosa_efos.errors import ProxyError
@@ -40,7 +41,6 @@ class ScopeCheck(ResponseMicroService):
         super().__init__(*args, **kwargs)
         self.config = ScopeConfig.model_validate(config or {})
         self.organisations = cached_registries(self.config.registry_dir).organisations
-        self._key = self.config.audit_key.encode()
 
     def process(self, context, data):
         routed = context.state.get(ROUTING) or {}
@@ -58,7 +58,7 @@ class ScopeCheck(ResponseMicroService):
                 requester=data.requester,
                 attribute=violation.attribute,
                 released=sorted(data.attributes),
-                subject=pseudonym(self._key, data.subject_id),
+                subject=subject_pseudonym(data.attributes, data.subject_id, data.auth_info.issuer),
             )
             raise OutsideScope(f"{organisation.id}: {violation.describe()}")
         return super().process(context, data)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import logging
 import os
 import re
@@ -39,7 +40,7 @@ from saml2.saml import (
     NAMEID_FORMAT_UNSPECIFIED,
     NameID,
 )
-from saml2.samlp import STATUS_INVALID_NAMEID_POLICY
+from saml2.samlp import STATUS_INVALID_NAMEID_POLICY, STATUS_NO_PASSIVE
 from saml2.server import Server
 from saml2.sigver import get_xmlsec_binary
 from saml2.validate import valid_instance
@@ -245,7 +246,17 @@ class DemoIdP:
 
     def _show_login(self, values: Any, binding: str, lang: str) -> Response:
         saml_request = values.get("SAMLRequest", "")
-        self._parse(saml_request, binding)
+        parsed = self._parse(saml_request, binding)
+        if str(parsed.message.is_passive).lower() in ("true", "1"):
+            # IsPassive: no page may be shown, and the demo IdP has no sessions to log in from.
+            args = self.server.response_args(parsed.message, [BINDING_HTTP_POST])
+            response = self.server.create_error_response(
+                args["in_response_to"], args["destination"],
+                (STATUS_NO_PASSIVE, "the demo IdP has no session to log in from"), sign=True,
+            )  # fmt: skip
+            relay_state = values.get("RelayState", "")
+            return autopost_page(args["destination"], "SAMLResponse", str(response), relay_state,
+                                 lang)  # fmt: skip
         return self._login_form(saml_request, values.get("RelayState", ""), binding, lang)
 
     def _parse(self, saml_request: str, binding: str) -> Any:
@@ -331,11 +342,25 @@ class DemoIdP:
         )
 
 
+#: The levels a demo user's password login has: loa2 or loa3, in either profile's URIs.
+SUPPORTED_LOAS = (
+    "http://id.elegnamnden.se/loa/1.0/loa3",
+    "http://id.elegnamnden.se/loa/1.0/loa2",
+    "http://id.sambi.se/loa/loa3",
+    "http://id.sambi.se/loa/loa2",
+)
+
+
 def requested_loa(authn_request: Any) -> str:
-    """The first class the request asked for (DOMAIN.md §5: exact), else loa3."""
+    """The first requested class the demo IdP can do (DOMAIN.md §5: exact), else loa3.
+
+    Like many real IdPs it does not refuse a level it cannot give: asked only for loa4 it still
+    answers loa3, which is what the proxy must catch (a weaker level is never passed on).
+    """
     requested = authn_request.requested_authn_context
     refs = requested.authn_context_class_ref if requested is not None else []
-    return refs[0].text.strip() if refs else DEFAULT_LOA
+    asked = [ref.text.strip() for ref in refs if ref.text]
+    return next((uri for uri in asked if uri in SUPPORTED_LOAS), DEFAULT_LOA)
 
 
 def _shared_password(users: Iterable[DemoUser]) -> str | None:
@@ -478,6 +503,20 @@ def render_page(template: str, lang: str, *, status: int = 200, **context: Any) 
         html,
         status=status,
         content_type="text/html; charset=utf-8",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def login_json(login: dict[str, Any] | None) -> Response:
+    """What a demo application received at its last login, as JSON for tests (401 if none)."""
+    if login is None:
+        body, status = {"error": "not_logged_in"}, 401
+    else:
+        body, status = {key: value for key, value in login.items() if key != "iat"}, 200
+    return Response(
+        json.dumps(body, ensure_ascii=False),
+        status=status,
+        content_type="application/json",
         headers={"Cache-Control": "no-store"},
     )
 

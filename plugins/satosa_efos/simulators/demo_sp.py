@@ -26,14 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from defusedxml import ElementTree
-from saml2 import BINDING_HTTP_POST
+from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.attribute_converter import to_local_name
 from saml2.client import Saml2Client
 from saml2.config import SPConfig
 from saml2.response import StatusError, UnsolicitedResponse
-from saml2.saml import NAME_FORMAT_URI, NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT
-from saml2.samlp import STATUS_SUCCESS, response_from_string
-from saml2.sigver import get_xmlsec_binary
+from saml2.s_utils import UnsupportedBinding
+from saml2.saml import NAME_FORMAT_URI, NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT, NameID
+from saml2.samlp import STATUS_SUCCESS, logout_response_from_string, response_from_string
+from saml2.sigver import get_xmlsec_binary, verify_redirect_signature
 from werkzeug.exceptions import MethodNotAllowed
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
@@ -47,6 +48,7 @@ from satosa_efos.simulators.demo_idp import (
     autopost_page,
     derive_secret,
     dispatch,
+    login_json,
     metadata_xml,
     render_page,
     split_paths,
@@ -57,20 +59,32 @@ logger = logging.getLogger(__name__)
 
 REQUEST_COOKIE = "demo_sp_request"
 LOGIN_COOKIE = "demo_sp_login"
+#: The last single logout this browser saw here (for the page and for tests).
+LOGOUT_COOKIE = "demo_sp_logout"
 REQUEST_MAX_AGE = 600  # seconds a user may spend at the proxy and the IdP
 RELAY_STATE = "/"
 XMLENC = "http://www.w3.org/2001/04/xmlenc#"
+#: pysaml2's message methods take the algorithms as ``sign_alg`` / ``digest_alg``.
+SHA256_EVERYWHERE_ARGS = {
+    "sign_alg": SHA256_EVERYWHERE["signing_algorithm"],
+    "digest_alg": SHA256_EVERYWHERE["digest_algorithm"],
+}
 
 
 def sp_config(
-    base_url: str, key_file: str | Path, cert_file: str | Path, metadata_files: Sequence[str | Path]
+    base_url: str,
+    key_file: str | Path,
+    cert_file: str | Path,
+    metadata_files: Sequence[str | Path],
+    name: str = "Demoapplikation",
+    name_en: str = "Demo application",
 ) -> dict[str, Any]:
     """The pysaml2 SP configuration; ``metadata_files`` name the one IdP (the proxy)."""
     base_url = base_url.rstrip("/")
     keypair = {"key_file": str(key_file), "cert_file": str(cert_file)}
     return {
         "entityid": f"{base_url}/sp",
-        "name": "Demoapplikation",
+        "name": name,
         **keypair,
         # Offering an encryption key makes the proxy encrypt the assertion (DOMAIN.md §8).
         "encryption_keypairs": [keypair],
@@ -83,9 +97,14 @@ def sp_config(
         "service": {
             "sp": {
                 **SHA256_EVERYWHERE,
-                "name": "Demoapplikation",
+                "name": name,
                 "endpoints": {
-                    "assertion_consumer_service": [(f"{base_url}/sp/acs", BINDING_HTTP_POST)]
+                    "assertion_consumer_service": [(f"{base_url}/sp/acs", BINDING_HTTP_POST)],
+                    # Single logout (docs/sso.md): the proxy's LogoutRequests and its answers.
+                    "single_logout_service": [
+                        (f"{base_url}/sp/slo/redirect", BINDING_HTTP_REDIRECT),
+                        (f"{base_url}/sp/slo/post", BINDING_HTTP_POST),
+                    ],
                 },
                 "want_response_signed": True,
                 "want_assertions_signed": True,
@@ -95,8 +114,8 @@ def sp_config(
                 "name_id_format": [NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT],
                 "ui_info": {
                     "display_name": [
-                        {"text": "Demoapplikation", "lang": "sv"},
-                        {"text": "Demo application", "lang": "en"},
+                        {"text": name, "lang": "sv"},
+                        {"text": name_en, "lang": "en"},
                     ],
                     "description": [
                         {"text": "Demo – inte en riktig tjänst", "lang": "sv"},
@@ -109,10 +128,16 @@ def sp_config(
 
 
 def write_metadata(
-    base_url: str, key_file: str | Path, cert_file: str | Path, path: str | Path
+    base_url: str,
+    key_file: str | Path,
+    cert_file: str | Path,
+    path: str | Path,
+    name: str = "Demoapplikation",
+    name_en: str = "Demo application",
 ) -> Path:
     """Write the SP's metadata XML; it needs no peer metadata, so it can be written first."""
-    return write_entity_metadata(SPConfig, sp_config(base_url, key_file, cert_file, []), path)
+    config = sp_config(base_url, key_file, cert_file, [], name, name_en)
+    return write_entity_metadata(SPConfig, config, path)
 
 
 class SignedCookie:
@@ -158,16 +183,25 @@ class DemoSP:
         cert_file: str | Path,
         metadata_files: Sequence[str | Path],
         idp_entity_id: str | None = None,
+        name: str = "Demoapplikation",
+        name_en: str = "Demo application",
+        cookie_suffix: str = "",
     ) -> None:
-        config = sp_config(base_url, key_file, cert_file, metadata_files)
+        config = sp_config(base_url, key_file, cert_file, metadata_files, name, name_en)
         self.base_url = base_url.rstrip("/")
         self.acs_url = f"{self.base_url}/sp/acs"
+        self.names = (name, name_en)
         self.client = Saml2Client(config=SPConfig().load(config))
         self.metadata_xml = metadata_xml(SPConfig, config)
         self.idp_entity_id = idp_entity_id or self._only_idp()
         self.sso_url = self._sso_url(self.idp_entity_id)
+        self.slo = SingleLogout(self, key_file)
         self.cookie = SignedCookie(derive_secret(key_file, "demo-sp cookies"))
         self.secure = self.base_url.startswith("https://")
+        # Cookies ignore ports: a second demo application on the same host needs other names.
+        self.request_cookie = REQUEST_COOKIE + cookie_suffix
+        self.login_cookie = LOGIN_COOKIE + cookie_suffix
+        self.logout_cookie = LOGOUT_COOKIE + cookie_suffix
         self.routes = {
             "/": self.start,
             "/sp": self.start,
@@ -176,7 +210,10 @@ class DemoSP:
             "/sp/acs": self.acs,
             "/sp/loggedin": self.loggedin,
             "/sp/logout": self.logout,
+            "/sp/slo/redirect": self.slo.redirect,
+            "/sp/slo/post": self.slo.post,
             "/sp/attributes.json": self.attributes_json,
+            "/sp/logout.json": self.logout_json,
             "/sp/metadata": self.metadata,
         }
 
@@ -206,6 +243,8 @@ class DemoSP:
             lang,
             switch_url=f"{self.base_url}/" + ("" if lang == "en" else "?lang=en"),
             login_url=f"{self.base_url}/sp/login",
+            app_names=self.names,
+            logout=self.cookie.loads(request.cookies.get(self.logout_cookie)),
         )
 
     def login(self, request: Request, lang: str) -> Response:
@@ -218,7 +257,7 @@ class DemoSP:
         # SameSite=None needs Secure, so over plain http the attribute is left out.
         pending = {"id": request_id, "lang": lang}
         samesite = "None" if self.secure else None
-        self._set_cookie(response, REQUEST_COOKIE, pending, REQUEST_MAX_AGE, samesite)
+        self._set_cookie(response, self.request_cookie, pending, REQUEST_MAX_AGE, samesite)
         return response
 
     def acs(self, request: Request, lang: str) -> Response:
@@ -226,7 +265,7 @@ class DemoSP:
         the page that shows it (303: a reload there does not post the response again)."""
         if request.method != "POST":
             raise MethodNotAllowed(["POST"])
-        pending = self.cookie.loads(request.cookies.get(REQUEST_COOKIE), REQUEST_MAX_AGE) or {}
+        pending = self.cookie.loads(request.cookies.get(self.request_cookie), REQUEST_MAX_AGE) or {}
         lang = pending.get("lang", lang)
         encoded = request.form.get("SAMLResponse", "")
         if not encoded:
@@ -239,8 +278,8 @@ class DemoSP:
         login["encryption_methods"] = encryption_methods(encoded)
         response = redirect(self._loggedin_url(lang), code=303)
         response.headers["Cache-Control"] = "no-store"
-        response.delete_cookie(REQUEST_COOKIE, path="/sp")  # one response per request
-        self._set_cookie(response, LOGIN_COOKIE, login, None, samesite="Lax")
+        response.delete_cookie(self.request_cookie, path="/sp")  # one response per request
+        self._set_cookie(response, self.login_cookie, login, None, samesite="Lax")
         return response
 
     def _parse_response(self, encoded: str, outstanding: dict[str, str], lang: str) -> Any:
@@ -281,37 +320,38 @@ class DemoSP:
 
     def loggedin(self, request: Request, lang: str) -> Response:
         """What the application received at the last login in this browser (from the cookie)."""
-        login = self.cookie.loads(request.cookies.get(LOGIN_COOKIE))
+        login = self.cookie.loads(request.cookies.get(self.login_cookie))
         if login is None:
             return redirect(self._home(lang), code=303)
         return render_page(
             "sp_loggedin.html",
             lang,
             login=login,
+            app_names=self.names,
             logout_url=self._logout_url(lang),
             switch_url=self._loggedin_url("sv" if lang == "en" else "en"),
         )
 
     def logout(self, request: Request, lang: str) -> Response:
-        """Local logout only: forget the login in this browser (single logout comes later)."""
+        """Single logout through the proxy (``?binding=post`` for HTTP-POST, HTTP-Redirect
+        otherwise); without a login, or with ``?local=1``, only this application forgets it."""
+        login = self.cookie.loads(request.cookies.get(self.login_cookie))
+        if login is not None and not request.values.get("local"):
+            started = self.slo.start(request, lang, login)
+            if started is not None:
+                return started
         response = redirect(self._home(lang), code=303)
-        response.delete_cookie(LOGIN_COOKIE, path="/sp")
-        response.delete_cookie(REQUEST_COOKIE, path="/sp")
+        response.delete_cookie(self.login_cookie, path="/sp")
+        response.delete_cookie(self.request_cookie, path="/sp")
         return response
+
+    def logout_json(self, request: Request, lang: str) -> Response:
+        """The last single logout message this application received in this browser."""
+        return login_json(self.cookie.loads(request.cookies.get(self.logout_cookie)))
 
     def attributes_json(self, request: Request, lang: str) -> Response:
         """The last login in this browser, for tests that would rather not scrape HTML."""
-        login = self.cookie.loads(request.cookies.get(LOGIN_COOKIE))
-        if login is None:
-            body, status = {"error": "not_logged_in"}, 401
-        else:
-            body, status = {key: value for key, value in login.items() if key != "iat"}, 200
-        return Response(
-            json.dumps(body, ensure_ascii=False),
-            status=status,
-            content_type="application/json",
-            headers={"Cache-Control": "no-store"},
-        )
+        return login_json(self.cookie.loads(request.cookies.get(self.login_cookie)))
 
     def metadata(self, request: Request, lang: str) -> Response:
         return Response(self.metadata_xml, content_type=METADATA_CONTENT_TYPE)
@@ -329,16 +369,180 @@ class DemoSP:
         payload: dict[str, Any],
         max_age: int | None,
         samesite: str | None,
+        path: str = "/sp",
     ) -> None:
         response.set_cookie(
             name,
             self.cookie.dumps(payload),
             max_age=max_age,
-            path="/sp",
+            path=path,
             secure=self.secure,
             httponly=True,
             samesite=samesite,
         )
+
+
+class SingleLogout:
+    """The demo application's single logout (SAML profiles §4.4), front-channel.
+
+    pysaml2 builds and signs the messages. It verifies an HTTP-Redirect signature only when its
+    *IdP* setting ``want_authn_requests_signed`` is on, and accepts an unsigned POST message, so
+    the application checks both itself: the redirect signature with pysaml2's own
+    ``verify_redirect_signature`` and the proxy's metadata keys, and that a posted message
+    carries a signature at all (pysaml2 then verifies it). What it received last is kept in a
+    signed cookie, for the start page and for tests (``/sp/logout.json``).
+    """
+
+    def __init__(self, sp: DemoSP, key_file: str | Path) -> None:
+        self.sp = sp
+        metadata = sp.client.metadata
+        self.proxy_slo: dict[str, str] = {}
+        for binding in (BINDING_HTTP_REDIRECT, BINDING_HTTP_POST):
+            try:
+                services = metadata.single_logout_service(sp.idp_entity_id, binding, "idpsso")
+            except UnsupportedBinding:  # an IdP without single logout: only local logout here
+                continue
+            if services:
+                self.proxy_slo[binding] = services[0]["location"]
+        self.certs = [cert for _, cert in metadata.certs(sp.idp_entity_id, "idpsso", "signing")]
+        self.own = {
+            BINDING_HTTP_REDIRECT: f"{sp.base_url}/sp/slo/redirect",
+            BINDING_HTTP_POST: f"{sp.base_url}/sp/slo/post",
+        }
+
+    def _send(self, binding: str, field: str, message: Any, destination: str,
+              relay_state: str, lang: str) -> Response:  # fmt: skip
+        if binding == BINDING_HTTP_REDIRECT:
+            info = self.sp.client.apply_binding(
+                BINDING_HTTP_REDIRECT, str(message), destination, relay_state,
+                response=field == "SAMLResponse", sign=True,
+                sigalg=SHA256_EVERYWHERE["signing_algorithm"],
+            )  # fmt: skip
+            return redirect(dict(info["headers"])["Location"], code=303)
+        return autopost_page(destination, field, str(message), relay_state, lang)
+
+    # -- the user logs out here ---------------------------------------------------------------
+
+    def start(self, request: Request, lang: str, login: dict[str, Any]) -> Response | None:
+        post = request.values.get("binding") == "post"
+        binding = BINDING_HTTP_POST if post else BINDING_HTTP_REDIRECT
+        destination = self.proxy_slo.get(binding)
+        if destination is None or not login.get("name_id"):
+            return None
+        name_id = NameID(text=login["name_id"], format=login.get("name_id_format"),
+                         name_qualifier=login.get("name_qualifier"),
+                         sp_name_qualifier=login.get("sp_name_qualifier"))  # fmt: skip
+        request_id, message = self.sp.client.create_logout_request(
+            destination, self.sp.idp_entity_id, name_id=name_id,
+            session_indexes=[login["session_index"]] if login.get("session_index") else None,
+            sign=binding == BINDING_HTTP_POST, **SHA256_EVERYWHERE_ARGS,
+        )  # fmt: skip
+        response = self._send(binding, "SAMLRequest", message, destination, "logout", lang)
+        samesite = "None" if self.sp.secure else None
+        self.sp._set_cookie(response, self.sp.request_cookie, {"logout": request_id, "lang": lang},
+                            REQUEST_MAX_AGE, samesite)  # fmt: skip
+        return response
+
+    # -- messages from the proxy ----------------------------------------------------------------
+
+    def redirect(self, request: Request, lang: str) -> Response:
+        return self._receive(request, dict(request.args), BINDING_HTTP_REDIRECT, lang)
+
+    def post(self, request: Request, lang: str) -> Response:
+        if request.method != "POST":
+            raise MethodNotAllowed(["POST"])
+        return self._receive(request, dict(request.form), BINDING_HTTP_POST, lang)
+
+    def _refused(self, why: str, lang: str) -> PageError:
+        logger.info("single logout message refused: %s", why)
+        return PageError(403, "bad_logout", "Utloggningsmeddelandet kunde inte verifieras.",
+                         "The logout message could not be verified.", detail=why,
+                         lang=lang)  # fmt: skip
+
+    def _check_signed(self, values: dict[str, str], field: str, binding: str, lang: str) -> None:
+        if binding == BINDING_HTTP_REDIRECT:
+            message = {k: values[k] for k in (field, "RelayState", "SigAlg", "Signature")
+                       if k in values}  # fmt: skip
+            if "Signature" not in message or "SigAlg" not in message:
+                raise self._refused("unsigned HTTP-Redirect message", lang)
+            backend = self.sp.client.sec.sec_backend
+            if not any(verify_redirect_signature(message, backend, cert) for cert in self.certs):
+                raise self._refused("the redirect signature does not verify", lang)
+        elif b"Signature" not in base64.b64decode(values[field]):
+            raise self._refused("unsigned HTTP-POST message", lang)
+
+    def _receive(self, request: Request, values: dict[str, str], binding: str, lang: str):
+        if "SAMLRequest" in values:
+            return self._logout_request(request, values, binding, lang)
+        if "SAMLResponse" in values:
+            return self._logout_response(request, values, binding, lang)
+        raise PageError(400, "no_saml_message", "Inget SAML-meddelande kom.",
+                        "No SAML message came.", lang=lang)  # fmt: skip
+
+    def _logout_request(self, request: Request, values: dict[str, str], binding: str, lang: str):
+        """The proxy logs the user out of this application (the user logged out elsewhere)."""
+        self._check_signed(values, "SAMLRequest", binding, lang)
+        try:
+            parsed = self.sp.client.parse_logout_request(values["SAMLRequest"], binding)
+        except Exception as exc:
+            raise self._refused(f"{type(exc).__name__}: {exc}", lang) from None
+        message = parsed.message if parsed is not None else None
+        if message is None or message.issuer.text != self.sp.idp_entity_id:
+            raise self._refused("not a LogoutRequest from the proxy", lang)
+        if message.destination != self.own[binding]:
+            raise self._refused(f"Destination {message.destination}", lang)
+        login = self.sp.cookie.loads(request.cookies.get(self.sp.login_cookie))
+        matched = login is not None and login.get("name_id") == message.name_id.text
+        answer = self.sp.client.create_logout_response(
+            message, bindings=[binding], sign=binding == BINDING_HTTP_POST, **SHA256_EVERYWHERE_ARGS
+        )
+        destination = self.proxy_slo[binding]
+        response = self._send(binding, "SAMLResponse", answer, destination,
+                              values.get("RelayState", ""), lang)  # fmt: skip
+        if matched:
+            response.delete_cookie(self.sp.login_cookie, path="/sp")
+        received = {
+            "received": "LogoutRequest",
+            "binding": binding,
+            "signature_verified": True,
+            "name_id": message.name_id.text,
+            "session_index": [i.text for i in message.session_index or []],
+            "matched_login": matched,
+        }
+        self.sp._set_cookie(response, self.sp.logout_cookie, received, None, samesite="Lax",
+                            path="/")  # fmt: skip
+        return response
+
+    def _logout_response(self, request: Request, values: dict[str, str], binding: str, lang: str):
+        """The proxy's answer to this application's LogoutRequest: the user is logged out."""
+        pending = self.sp.cookie.loads(request.cookies.get(self.sp.request_cookie),
+                                       REQUEST_MAX_AGE) or {}  # fmt: skip
+        lang = pending.get("lang", lang)
+        self._check_signed(values, "SAMLResponse", binding, lang)
+        data = base64.b64decode(values["SAMLResponse"])
+        if binding == BINDING_HTTP_REDIRECT:
+            data = zlib.decompress(data, -15)
+        elif not self.sp.client.sec.correctly_signed_logout_response(data, must=True):
+            raise self._refused("the LogoutResponse signature does not verify", lang)
+        answer = logout_response_from_string(data)
+        if answer is None or answer.issuer.text != self.sp.idp_entity_id:
+            raise self._refused("not a LogoutResponse from the proxy", lang)
+        if not pending.get("logout") or answer.in_response_to != pending["logout"]:
+            raise self._refused("the LogoutResponse answers no logout started here", lang)
+        if answer.destination != self.own[binding]:
+            raise self._refused(f"Destination {answer.destination}", lang)
+        codes, code = [], answer.status.status_code
+        while code is not None:
+            codes.append(code.value)
+            code = code.status_code
+        response = redirect(self.sp._home(lang), code=303)
+        response.delete_cookie(self.sp.login_cookie, path="/sp")
+        response.delete_cookie(self.sp.request_cookie, path="/sp")
+        received = {"received": "LogoutResponse", "binding": binding, "status": codes,
+                    "signature_verified": True}  # fmt: skip
+        self.sp._set_cookie(response, self.sp.logout_cookie, received, None, samesite="Lax",
+                            path="/")  # fmt: skip
+        return response
 
 
 def describe_login(result: Any, converters: Any) -> dict[str, Any]:
@@ -353,12 +557,17 @@ def describe_login(result: Any, converters: Any) -> dict[str, Any]:
             attributes.setdefault(name, []).extend(values)
             uris[name] = attribute.name
     name_id = assertion.subject.name_id
-    context = assertion.authn_statement[0].authn_context if assertion.authn_statement else None
+    statement = assertion.authn_statement[0] if assertion.authn_statement else None
+    context = statement.authn_context if statement is not None else None
     class_ref = context.authn_context_class_ref if context is not None else None
     return {
         "issuer": result.issuer(),
         "name_id": name_id.text if name_id is not None else None,
         "name_id_format": name_id.format if name_id is not None else None,
+        # What single logout names again (SAML core §3.7.1): the NameID exactly as received.
+        "name_qualifier": name_id.name_qualifier if name_id is not None else None,
+        "sp_name_qualifier": name_id.sp_name_qualifier if name_id is not None else None,
+        "session_index": statement.session_index if statement is not None else None,
         "authn_context_class_ref": class_ref.text.strip() if class_ref is not None else None,
         "authenticating_authorities": [
             authority.text for authority in (context.authenticating_authority if context else [])
@@ -397,20 +606,30 @@ def make_app(
     cert_file: str | Path,
     metadata_files: Sequence[str | Path],
     idp_entity_id: str | None = None,
+    **names: str,
 ) -> DemoSP:
-    """The demo SP as a WSGI application; its metadata must hold exactly one IdP unless named."""
-    return DemoSP(base_url, key_file, cert_file, metadata_files, idp_entity_id)
+    """The demo SP as a WSGI application; its metadata must hold exactly one IdP unless named.
+    ``names``: ``name``, ``name_en``, ``cookie_suffix`` (a second application)."""
+    return DemoSP(base_url, key_file, cert_file, metadata_files, idp_entity_id, **names)
 
 
 def create_app() -> DemoSP:
     """gunicorn factory: ``gunicorn 'satosa_efos.simulators.demo_sp:create_app()'``.
 
     Reads DEMO_SP_BASE_URL, DEMO_SP_KEY, DEMO_SP_CERT and DEMO_SP_METADATA (the proxy's IdP
-    metadata; several files separated by ``os.pathsep``).
+    metadata; several files separated by ``os.pathsep``); a second demo application also
+    DEMO_SP_NAME, DEMO_SP_NAME_EN and DEMO_SP_COOKIE_SUFFIX.
     """
+    names = {
+        key: os.environ[variable]
+        for key, variable in (("name", "DEMO_SP_NAME"), ("name_en", "DEMO_SP_NAME_EN"),
+                              ("cookie_suffix", "DEMO_SP_COOKIE_SUFFIX"))
+        if os.environ.get(variable)
+    }  # fmt: skip
     return make_app(
         os.environ["DEMO_SP_BASE_URL"],
         os.environ["DEMO_SP_KEY"],
         os.environ["DEMO_SP_CERT"],
         split_paths(os.environ.get("DEMO_SP_METADATA", "")),
+        **names,
     )

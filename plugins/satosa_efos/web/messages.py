@@ -16,6 +16,12 @@ MESSAGES: dict[str, dict[str, tuple[str, str]]] = {
                              " signerat. Ingen inloggning har gjorts."),
         "unknown_application": ("Okänd tjänst", "Tjänsten som skickade dig hit är inte ansluten"
                                 " till inloggningstjänsten."),
+        "unknown_acs": ("Felaktig återadress", "Tjänsten bad om att få svaret till en adress som"
+                        " inte finns i dess anslutningsuppgifter. Av säkerhetsskäl skickas inget"
+                        " svar dit. Kontakta tjänstens support."),
+        "wrong_destination": ("Fel mottagare", "Inloggningsbegäran var ställd till en annan"
+                              " adress än den här. Ingen inloggning har gjorts. Gå tillbaka till"
+                              " tjänsten och försök igen."),
         "session_expired": ("Inloggningen avbröts", "Inloggningen tog för lång tid eller så"
                             " blockerar webbläsaren kakor. Gå tillbaka till tjänsten och försök"
                             " igen."),
@@ -34,6 +40,9 @@ MESSAGES: dict[str, dict[str, tuple[str, str]]] = {
                        " men du behöver välja organisation och logga in."),
         "no_idp_chosen": ("Ingen organisation vald", "Inloggningen kunde inte skickas vidare"
                           " eftersom ingen organisation valdes. Börja om."),
+        "idp_unavailable": ("Organisationens inloggning är inte tillgänglig just nu",
+                            "Inloggningstjänsten saknar giltiga uppgifter om organisationens"
+                            " inloggning. Försök igen senare eller kontakta din IT-support."),
         "efos_unavailable": ("Mobilt Efos är inte tillgängligt just nu", "Inloggningstjänsten"
                              " får inget svar från Mobilt Efos. Försök igen om en stund."),
         "efos_refused": ("Inloggningen med Mobilt Efos avbröts", "Inloggningen kunde inte"
@@ -51,6 +60,14 @@ MESSAGES: dict[str, dict[str, tuple[str, str]]] = {
                        " tillitsnivå än tjänsten kräver."),
         "efos_replay": ("Inloggningen är redan använd", "Den här inloggningen har redan"
                         " använts. Börja om från tjänsten du ville använda."),
+        "invalid_redirect_uri": ("Felaktig återadress", "Tjänsten bad om att få svaret till en"
+                                 " adress som inte är registrerad för den. Av säkerhetsskäl"
+                                 " skickas du inte dit. Kontakta tjänstens support."),
+        "bad_oidc_request": ("Felaktig inloggningsbegäran", "Begäran från tjänsten saknar"
+                             " uppgifter som behövs (client_id eller redirect_uri)."),
+        "bad_logout_message": ("Felaktig utloggningsbegäran", "Utloggningsbegäran från tjänsten"
+                               " kunde inte tolkas eller var inte korrekt signerad. Ingenting har"
+                               " loggats ut. Stäng webbläsaren för att logga ut."),
     },
     "en": {
         "not_found": ("Page not found", "The address you visited does not exist at the login"
@@ -61,6 +78,12 @@ MESSAGES: dict[str, dict[str, tuple[str, str]]] = {
                              " read or was not correctly signed. No login took place."),
         "unknown_application": ("Unknown service", "The service that sent you here is not"
                                 " connected to the login service."),
+        "unknown_acs": ("Wrong return address", "The service asked for the answer to go to an"
+                        " address that is not in its registration. For your safety no answer is"
+                        " sent there. Contact the service's support."),
+        "wrong_destination": ("Wrong recipient", "The login request was addressed to another"
+                              " address than this one. No login took place. Go back to the"
+                              " service and try again."),
         "session_expired": ("The login was interrupted", "The login took too long or your"
                             " browser blocks cookies. Go back to the service and try again."),
         "internal_error": ("Technical error", "Something went wrong at the login service."
@@ -78,6 +101,9 @@ MESSAGES: dict[str, dict[str, tuple[str, str]]] = {
                        " page, but you need to choose an organisation and log in."),
         "no_idp_chosen": ("No organisation chosen", "The login could not continue because no"
                           " organisation was chosen. Start again."),
+        "idp_unavailable": ("Your organisation's login is not available right now",
+                            "The login service has no valid details of your organisation's"
+                            " login. Try again later or contact your IT support."),
         "efos_unavailable": ("Mobilt Efos is not available right now", "The login service gets"
                              " no answer from Mobilt Efos. Please try again in a while."),
         "efos_refused": ("The Mobilt Efos login was stopped", "The login could not be"
@@ -95,6 +121,14 @@ MESSAGES: dict[str, dict[str, tuple[str, str]]] = {
                        " the service requires."),
         "efos_replay": ("This login was already used", "This login has already been used."
                         " Start again from the service you wanted to use."),
+        "invalid_redirect_uri": ("Wrong return address", "The service asked for the answer to go"
+                                 " to an address that is not registered for it. For your"
+                                 " safety you are not sent there. Contact the service's support."),
+        "bad_oidc_request": ("Invalid login request", "The request from the service lacks"
+                             " details that are needed (client_id or redirect_uri)."),
+        "bad_logout_message": ("Invalid logout request", "The logout request from the service"
+                               " could not be read or was not correctly signed. Nothing has been"
+                               " logged out. Close the browser to log out."),
     },
 }  # fmt: skip
 
