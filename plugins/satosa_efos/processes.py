@@ -57,12 +57,16 @@ class Server:
     env: dict[str, str] = field(default_factory=dict)
     log: Path | None = None
     process: subprocess.Popen | None = None
+    #: Working directory (default: the caller's); a server running as another user needs one
+    #: it may enter, as gunicorn changes back to it at start.
+    cwd: Path | None = None
 
     def start(self, timeout: float = 30) -> Server:
         out = open(self.log, "ab") if self.log else None  # noqa: SIM115 - owned by the process
         self.process = subprocess.Popen(
             self.argv,
             env={**os.environ, **self.env},
+            cwd=self.cwd,
             stdout=out or None,
             stderr=subprocess.STDOUT if out else None,
             start_new_session=True,

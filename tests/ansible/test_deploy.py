@@ -209,6 +209,7 @@ def running(deployment: Deployment):
         deployment.proxy_port,
         {**env, "HOME": workdir},
         logs / "proxy.log",
+        cwd=Path(workdir),  # as the unit's WorkingDirectory: the checkout may be closed to it
     )
     nginx = Server(
         "nginx",
