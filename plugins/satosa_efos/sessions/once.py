@@ -14,6 +14,8 @@ import threading
 import time
 from pathlib import Path
 
+from satosa_efos.sessions.sqlite_wal import use_wal
+
 
 class OnceStore:
     def __init__(self, path: str | Path):
@@ -21,7 +23,7 @@ class OnceStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         with self._connection() as db:
-            db.execute("PRAGMA journal_mode=WAL")
+            use_wal(db)
             db.execute("CREATE TABLE IF NOT EXISTS used (key TEXT PRIMARY KEY, expires REAL)")
 
     def _connection(self) -> sqlite3.Connection:

@@ -25,6 +25,8 @@ from typing import Any
 
 from pyop.storage import StorageBase
 
+from satosa_efos.sessions.sqlite_wal import use_wal
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pyop_entries (
     collection TEXT NOT NULL,
@@ -64,7 +66,7 @@ class SqliteDatabase:
         if not self.path.exists():
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
         db = self.connection()
-        db.execute("PRAGMA journal_mode=WAL")
+        use_wal(db)
         db.executescript(_SCHEMA)
 
     def connection(self) -> sqlite3.Connection:

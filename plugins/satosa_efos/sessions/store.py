@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
+from satosa_efos.sessions.sqlite_wal import use_wal
+
 from .sso import Participant, SsoSession, session_key
 
 __all__ = [
@@ -111,7 +113,7 @@ class SqliteSessionStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = self._db()
-            db.execute("PRAGMA journal_mode=WAL")
+            use_wal(db)
             db.execute(
                 "CREATE TABLE IF NOT EXISTS sso_sessions "
                 "(key TEXT PRIMARY KEY, data TEXT NOT NULL, expires REAL NOT NULL)"
