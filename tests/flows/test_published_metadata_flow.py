@@ -4,20 +4,11 @@ file `satosa-efos metadata publish` writes (so the checksum read out over the ph
 from __future__ import annotations
 
 import hashlib
-import inspect
 
 import pytest
 import requests
 
-from satosa_efos.frontends import saml_idp
-
-pytestmark = [
-    pytest.mark.flow,
-    pytest.mark.skipif(
-        "published_metadata_response" not in inspect.getsource(saml_idp),
-        reason="the SAML frontend's metadata endpoint does not call published_metadata_response",
-    ),
-]
+pytestmark = pytest.mark.flow
 
 
 def test_the_entityid_url_serves_the_published_file(stack):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import http.server
 import logging
-import shutil
 import socket
 import subprocess
 import threading
@@ -631,7 +630,6 @@ def test_default_transport_refuses_when_nothing_listens(pki: Pki) -> None:
 # -- a real responder: openssl ocsp --------------------------------------------------------------
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 def test_accepts_and_refuses_answers_from_openssl_ocsp(pki: Pki, tmp_path) -> None:
     """``openssl ocsp`` (what the simulator runs) signs with a delegated responder, embeds its
     certificate, echoes the nonce and may leave out nextUpdate: all of it must be accepted."""
