@@ -15,26 +15,28 @@ Pure Python apart from the crypto backend object it is given; no SATOSA import.
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime as dt
 import logging
-import tempfile
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from urllib.parse import quote_plus, unquote_plus, urlencode, urlsplit
+from urllib.parse import quote_plus, urlencode, urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 
-from satosa_efos.saml.request import MAX_ENCODED, MAX_XML
+from satosa_efos.saml.request import message_bytes
 from satosa_efos.saml.response import ENTITY, ResponseBuilder, instant, signature_template
-from satosa_efos.saml.signature import POLICY, BadSignature, RedirectSignature, verify_redirect
+from satosa_efos.saml.signature import (
+    BadSignature,
+    redirect_signature,
+    verify_post,
+    verify_redirect,
+)
 from satosa_efos.saml.sp_metadata import MD
 from satosa_efos.xmlsec import policy as xml
 
@@ -285,25 +287,7 @@ class Received:
 def decode(binding: str, values: dict[str, str], raw_query: str | None) -> Received:
     """The LogoutRequest or LogoutResponse of an HTTP-Redirect or HTTP-POST message."""
     field = "SAMLRequest" if "SAMLRequest" in values else "SAMLResponse"
-    encoded = values.get(field)
-    if not encoded:
-        raise BadLogoutMessage("no SAMLRequest or SAMLResponse")
-    if len(encoded) > MAX_ENCODED:
-        raise BadLogoutMessage(f"{field} is longer than {MAX_ENCODED} characters")
-    try:
-        data = base64.b64decode("".join(encoded.split()), validate=True)
-    except (binascii.Error, ValueError):
-        raise BadLogoutMessage(f"{field} is not base64") from None
-    if binding == HTTP_REDIRECT:
-        try:
-            inflater = zlib.decompressobj(-15)
-            data = inflater.decompress(data, MAX_XML + 1)
-        except zlib.error:
-            raise BadLogoutMessage(f"{field} is not DEFLATE-encoded") from None
-        if len(data) > MAX_XML or inflater.unconsumed_tail:
-            raise BadLogoutMessage(f"{field} inflates to more than {MAX_XML} bytes")
-    if len(data) > MAX_XML:
-        raise BadLogoutMessage(f"{field} is longer than {MAX_XML} bytes")
+    data = message_bytes(binding, values, field, BadLogoutMessage)
     try:
         root = xml.parse(data)
     except xml.SignatureRefused as exc:
@@ -317,66 +301,19 @@ def decode(binding: str, values: dict[str, str], raw_query: str | None) -> Recei
     return Received(root, data, binding, field, relay_state, dict(values), raw_query)
 
 
-def _redirect_signature(received: Received) -> RedirectSignature | None:
-    """Bindings §3.4.4.1: the signature is over the octets as sent, in this order."""
-    values = received.values
-    if "Signature" not in values and "SigAlg" not in values:
-        return None
-    if not values.get("Signature") or not values.get("SigAlg"):
-        raise BadSignature("a redirect signature needs both SigAlg and Signature")
-    names = (received.field, "RelayState", "SigAlg")
-    raw: dict[str, str] = {}
-    if received.raw_query:
-        for pair in received.raw_query.split("&"):
-            name, _, value = pair.partition("=")
-            if name in (*names, "Signature"):
-                if name in raw:
-                    raise BadSignature(f"{name} appears twice in the query string")
-                raw[name] = value
-    else:
-        raw = {name: quote_plus(value) for name, value in values.items()}
-    octets = "&".join(f"{name}={raw[name]}" for name in names if name in raw)
-    try:
-        signature = base64.b64decode(unquote_plus(raw.get("Signature", "")), validate=True)
-    except (binascii.Error, ValueError):
-        raise BadSignature("the Signature parameter is not base64") from None
-    return RedirectSignature(unquote_plus(raw["SigAlg"]), signature, octets.encode())
-
-
-def _verify_enveloped(received: Received, certificates, crypto) -> None:
-    node = f"{SAMLP}:{received.kind}"
-    try:
-        root = xml.parse(received.xml)
-        _, signature = xml.signed_element(root, node, received.id, POLICY)
-    except xml.SignatureRefused as exc:
-        raise BadSignature(exc.detail) from None
-    xml.strip_key_info(signature)  # only a key from the metadata verifies
-    stripped = xml.serialise(root)
-    for certificate in certificates:
-        with tempfile.NamedTemporaryFile(suffix=".pem") as handle:
-            handle.write(certificate.public_bytes(Encoding.PEM))
-            handle.flush()
-            try:
-                if crypto.validate_signature(stripped, handle.name, "pem", node, received.id):
-                    return
-            except Exception as exc:  # each backend has its own failure types: try the next key
-                logger.debug("%s signature not verified with one key: %s", received.kind, exc)
-    raise BadSignature("the signature does not verify with the sender's metadata keys")
-
-
 def verify(received: Received, certificates: Sequence[x509.Certificate], crypto) -> None:
     """BadLogoutMessage unless the message is signed and one metadata certificate verifies it
     (RSA or ECDSA with SHA-2; the message's own KeyInfo is never used)."""
     try:
         if received.binding == HTTP_REDIRECT:
-            signed = _redirect_signature(received)
+            signed = redirect_signature(received.raw_query, received.values, received.field)
             if signed is None:
                 raise BadSignature(f"the {received.kind} is not signed")
             verify_redirect(signed, certificates)
         else:
             if received.root.find(f"{{{xml.DS}}}Signature") is None:
                 raise BadSignature(f"the {received.kind} is not signed")
-            _verify_enveloped(received, certificates, crypto)
+            verify_post(received.xml, received.id, certificates, crypto, f"{SAMLP}:{received.kind}")
     except BadSignature as exc:
         raise BadLogoutMessage(str(exc)) from None
 

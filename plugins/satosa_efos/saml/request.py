@@ -89,28 +89,37 @@ class ReceivedRequest:
 # -- 1. decode and parse ----------------------------------------------------------------------
 
 
-def decode(binding: str, values: dict[str, str], raw_query: str | None) -> ReceivedRequest:
-    """The AuthnRequest of an HTTP-Redirect (deflated) or HTTP-POST message; BadSamlMessage."""
-    encoded = values.get("SAMLRequest")
+def message_bytes(
+    binding: str, values: dict[str, str], field: str, error: type[Exception]
+) -> bytes:
+    """The XML of ``field`` (SAMLRequest / SAMLResponse) as sent in either binding, bounded:
+    base64, and for HTTP-Redirect DEFLATE without a zlib header (bindings §3.4.4.1) inflated at
+    most to MAX_XML (no zip bomb). Any problem is ``error`` with a reason."""
+    encoded = values.get(field)
     if not encoded:
-        raise BadSamlMessage("no SAMLRequest in the request")
+        raise error(f"no {field} in the request")
     if len(encoded) > MAX_ENCODED:
-        raise BadSamlMessage(f"SAMLRequest is longer than {MAX_ENCODED} characters")
+        raise error(f"{field} is longer than {MAX_ENCODED} characters")
     try:
         data = base64.b64decode("".join(encoded.split()), validate=True)
     except (binascii.Error, ValueError):
-        raise BadSamlMessage("SAMLRequest is not base64") from None
+        raise error(f"{field} is not base64") from None
     if binding == HTTP_REDIRECT:
-        # Bindings §3.4.4.1: DEFLATE without a zlib header; stop at MAX_XML (no zip bomb).
         try:
             inflater = zlib.decompressobj(-15)
             data = inflater.decompress(data, MAX_XML + 1)
         except zlib.error:
-            raise BadSamlMessage("SAMLRequest is not DEFLATE-encoded") from None
+            raise error(f"{field} is not DEFLATE-encoded") from None
         if len(data) > MAX_XML or inflater.unconsumed_tail:
-            raise BadSamlMessage(f"SAMLRequest inflates to more than {MAX_XML} bytes")
+            raise error(f"{field} inflates to more than {MAX_XML} bytes")
     if len(data) > MAX_XML:
-        raise BadSamlMessage(f"SAMLRequest is longer than {MAX_XML} bytes")
+        raise error(f"{field} is longer than {MAX_XML} bytes")
+    return data
+
+
+def decode(binding: str, values: dict[str, str], raw_query: str | None) -> ReceivedRequest:
+    """The AuthnRequest of an HTTP-Redirect (deflated) or HTTP-POST message; BadSamlMessage."""
+    data = message_bytes(binding, values, "SAMLRequest", BadSamlMessage)
     try:
         root = xml.parse(data)
     except xml.SignatureRefused as exc:  # the policy parser's refusal type: DTD, not XML

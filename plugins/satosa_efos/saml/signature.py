@@ -56,33 +56,37 @@ class RedirectSignature:
     signed_octets: bytes
 
 
-def redirect_signature(raw_query: str | None, values: dict[str, str]) -> RedirectSignature | None:
+def redirect_signature(
+    raw_query: str | None, values: dict[str, str], field: str = "SAMLRequest"
+) -> RedirectSignature | None:
     """The query-string signature of an HTTP-Redirect message, or None if it has none.
 
-    ``raw_query`` is the query string as received; without it the octets are rebuilt with the
-    usual encoding (``quote_plus``), which matches senders that encode the same way.
+    Bindings §3.4.4.1: the signature is over ``field`` (SAMLRequest or SAMLResponse),
+    RelayState and SigAlg, as sent and in that order. ``raw_query`` is the query string as
+    received; without it the octets are rebuilt with the usual encoding (``quote_plus``), which
+    matches senders that encode the same way.
     """
     if "Signature" not in values and "SigAlg" not in values:
         return None
     if not values.get("Signature") or not values.get("SigAlg"):
         raise BadSignature("a redirect signature needs both SigAlg and Signature")
+    names = (field, "RelayState", "SigAlg")
     raw: dict[str, str] = {}
     if raw_query:
         for pair in raw_query.split("&"):
             name, _, value = pair.partition("=")
-            if name in ("SAMLRequest", "RelayState", "SigAlg", "Signature"):
+            if name in (*names, "Signature"):
                 if name in raw:
                     raise BadSignature(f"{name} appears twice in the query string")
                 raw[name] = value
     else:
         raw = {name: quote_plus(value) for name, value in values.items()}
-    parts = [f"{name}={raw[name]}" for name in ("SAMLRequest", "RelayState", "SigAlg")
-             if name in raw]  # fmt: skip
+    octets = "&".join(f"{name}={raw[name]}" for name in names if name in raw)
     try:
         signature = base64.b64decode(unquote_plus(raw.get("Signature", "")), validate=True)
     except (binascii.Error, ValueError):
         raise BadSignature("the Signature parameter is not base64") from None
-    return RedirectSignature(unquote_plus(raw["SigAlg"]), signature, "&".join(parts).encode())
+    return RedirectSignature(unquote_plus(raw["SigAlg"]), signature, octets.encode())
 
 
 def verify_redirect(signed: RedirectSignature, certificates: Sequence[x509.Certificate]) -> None:
@@ -120,12 +124,18 @@ def has_enveloped_signature(document: bytes) -> bool:
 
 
 def verify_post(
-    document: bytes, request_id: str, certificates: Sequence[x509.Certificate], crypto
+    document: bytes,
+    message_id: str,
+    certificates: Sequence[x509.Certificate],
+    crypto,
+    node: str = AUTHN_REQUEST_NODE,
 ) -> None:
-    """BadSignature unless the AuthnRequest's own signature is acceptable and verifies."""
+    """BadSignature unless the message's own enveloped signature (on ``node`` with ID
+    ``message_id``: an AuthnRequest, LogoutRequest or LogoutResponse) is acceptable and
+    verifies with one of the sender's metadata certificates; its KeyInfo is never used."""
     try:
         root = algorithms.parse(document)
-        _, signature = algorithms.signed_element(root, AUTHN_REQUEST_NODE, request_id, POLICY)
+        _, signature = algorithms.signed_element(root, node, message_id, POLICY)
     except algorithms.SignatureRefused as exc:
         raise BadSignature(exc.detail) from None
     algorithms.strip_key_info(signature)
@@ -135,10 +145,8 @@ def verify_post(
             handle.write(certificate.public_bytes(Encoding.PEM))
             handle.flush()
             try:
-                if crypto.validate_signature(
-                    stripped, handle.name, "pem", AUTHN_REQUEST_NODE, request_id
-                ):
+                if crypto.validate_signature(stripped, handle.name, "pem", node, message_id):
                     return
             except Exception as exc:  # each backend has its own failure types: the next key
-                logger.debug("AuthnRequest signature not verified with one key: %s", exc)
-    raise BadSignature("the signature does not verify with the application's keys")
+                logger.debug("%s signature not verified with one key: %s", node, exc)
+    raise BadSignature("the signature does not verify with the sender's metadata keys")
