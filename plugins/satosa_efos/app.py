@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import logging.config
 import os
+from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
 
 from saml2.s_utils import UnknownSystemEntity
@@ -23,7 +24,9 @@ from satosa.exception import (
 from satosa.proxy_server import CookiesSameSiteCompatMiddleware, ToBytesMiddleware, WsgiApplication
 from satosa.response import Response
 from satosa.satosa_config import SATOSAConfig
+from satosa.state import State, cookie_to_state, state_to_cookie
 
+from satosa_efos import state_cookie
 from satosa_efos.config.proxy import require_proxy_config
 from satosa_efos.errors import (
     BadRequest,
@@ -114,7 +117,65 @@ _REASONS = {
 }
 
 
-class EfosProxy(LoginObserver, WsgiApplication):
+class _SealedState:
+    """What ``satosa.state.state_to_cookie`` needs of a state, written in this proxy's format."""
+
+    def __init__(self, state: State) -> None:
+        self.delete = state.delete
+        self.session_id = state.session_id
+        self._data = state.data
+
+    def urlstate(self, encryption_key: str) -> str:
+        return state_cookie.encode(self._data, encryption_key)
+
+
+class StateCookie:
+    """SATOSA's state cookie in :mod:`satosa_efos.state_cookie`'s format (AES-GCM, no LZMA);
+    SATOSA's own format is still read, for logins in progress during an upgrade."""
+
+    def _load_state(self, context):
+        name, key = self.config["COOKIE_STATE_NAME"], self.config["STATE_ENCRYPTION_KEY"]
+        state = None
+        if context.cookie:
+            try:
+                morsel = SimpleCookie(context.cookie).get(name)
+            except CookieError:
+                morsel = None
+            value = morsel.value if morsel is not None else ""
+            if value.startswith(state_cookie.PREFIX):
+                try:
+                    state = State()
+                    state.data = state_cookie.decode(value, key)
+                except state_cookie.StateCookieError as exc:
+                    logger.warning("state cookie refused, login state starts afresh: %s", exc)
+                    state = None
+            elif value:
+                try:
+                    state = cookie_to_state(context.cookie, name, key)
+                except SATOSAStateError:
+                    state = None
+        if state is None or not state.session_id:
+            state = State()
+        context.state = state
+
+    def _save_state(self, resp, context):
+        name = self.config["COOKIE_STATE_NAME"]
+        cookie = state_to_cookie(
+            _SealedState(context.state),
+            name=name,
+            path="/",
+            encryption_key=self.config["STATE_ENCRYPTION_KEY"],
+            secure=self.config.get("COOKIE_SECURE"),
+            httponly=self.config.get("COOKIE_HTTPONLY"),
+            samesite=self.config.get("COOKIE_SAMESITE"),
+            max_age=self.config.get("COOKIE_MAX_AGE"),
+        )
+        resp.headers = [(header, value) for (header, value) in resp.headers
+                        if header != "Set-Cookie" or not value.startswith(f"{name}=")]  # fmt: skip
+        resp.headers.append(tuple(cookie.output().split(": ", 1)))
+
+
+class EfosProxy(LoginObserver, StateCookie, WsgiApplication):
     """SATOSA's WSGI application with typed refusals instead of SATOSA's generic errors."""
 
     def __init__(self, config):
