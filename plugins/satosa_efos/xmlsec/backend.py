@@ -25,6 +25,7 @@ from typing import Any
 
 from saml2.sigver import CryptoBackend, CryptoBackendXmlSec1, SecurityContext, get_xmlsec_binary
 
+from satosa_efos.xmlsec import pemfiles, schema
 from satosa_efos.xmlsec.policy import AlgorithmPolicy
 
 ENVIRONMENT = "SATOSA_EFOS_CRYPTO_BACKEND"
@@ -88,7 +89,9 @@ def make_backend(settings: CryptoSettings, xmlsec_binary: str | None = None) -> 
 
 def install(entity_or_sec: Any, settings: CryptoSettings | None = None) -> SecurityContext:
     """Give a pysaml2 entity (``Server``, ``Saml2Client``) or its ``SecurityContext`` the
-    configured backend; returns the security context."""
+    configured backend; returns the security context. Also puts libxml2's schema check in the
+    place of pysaml2's (:mod:`satosa_efos.xmlsec.schema`) and keeps metadata certificates in
+    files written once (:mod:`satosa_efos.xmlsec.pemfiles`), whichever backend is configured."""
     sec = getattr(entity_or_sec, "sec", entity_or_sec)
     if not isinstance(sec, SecurityContext):
         raise TypeError(f"{type(entity_or_sec).__name__} has no pysaml2 SecurityContext")
@@ -96,4 +99,6 @@ def install(entity_or_sec: Any, settings: CryptoSettings | None = None) -> Secur
     binary = current.xmlsec if isinstance(current, CryptoBackendXmlSec1) else None
     sec.crypto = make_backend(settings or CryptoSettings(), binary)
     sec.only_use_keys_in_metadata = True
+    schema.install()
+    pemfiles.install()
     return sec
