@@ -65,6 +65,7 @@ bench: test-setup
 	$(BIN)/python tests/bench/bench_efos.py
 	$(BIN)/python tests/bench/bench_hsa.py
 	$(BIN)/python tests/bench/bench_saml.py --json var/bench-saml.json
+	$(BIN)/python tests/bench/bench_scaling.py --json var/bench-scaling.json
 
 lint:
 	$(BIN)/ruff check plugins tests

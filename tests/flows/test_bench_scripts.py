@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -48,3 +49,21 @@ def test_saml_benchmark_compares_stock_satosa_and_this_proxy(capsys, tmp_path):
     assert figures["crypto_floor"]["floor_ms_per_login"] > 0
     assert "ours / stock at  2 clients" in capsys.readouterr().out
     assert (tmp_path / "saml.json").exists()
+
+
+def test_scaling_benchmark_reports_workers_registry_size_and_federation_aggregate(capsys, tmp_path):
+    figures = load("bench_scaling").main(["--quick", "--json", str(tmp_path / "scaling.json")])
+    assert [run["workers"] for run in figures["workers"]["runs"]] == [1]
+    registry = figures["registry"]["runs"]
+    assert [(run["organisations"], run["generated"]) for run in registry] == [(5, 0), (52, 2)]
+    assert registry[1]["idp_metadata_files"] == registry[0]["idp_metadata_files"] + 2
+    assert [run["aggregate"] for run in figures["federation"]["runs"]] == [False, True]
+    for part in ("workers", "registry", "federation"):
+        for run in figures[part]["runs"]:
+            assert 0 < run["ready_seconds"] <= run["all_workers_loaded_seconds"]
+            assert run["rss_mb_per_worker_loaded"] > 0
+            assert all(level["failed"] == 0 and level["logins"] >= 4 for level in run["levels"])
+    out = capsys.readouterr().out
+    assert "52 / 5 orgs at  1 clients" in out
+    assert "with / without aggregate at  2 clients" in out
+    assert json.loads((tmp_path / "scaling.json").read_text())["federation"]["entities"] == 50
