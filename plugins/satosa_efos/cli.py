@@ -59,6 +59,8 @@ METADATA_COMMANDS = ("publish", "fetch", "verify")
 
 def metadata_publish(conf_dir: str, out_dir: str) -> int:
     """Write the proxy's metadata files; print the signed IdP document's checksums."""
+    from cryptography.hazmat.primitives import hashes
+
     from satosa_efos.config.source import ConfigError
     from satosa_efos.federation.published import PublishError
     from satosa_efos.metadata import write_proxy_metadata_files
@@ -78,6 +80,12 @@ def metadata_publish(conf_dir: str, out_dir: str) -> int:
             print(f"  entityID {item.published.entity_id} (signed)")
             print(f"  SHA-256  {_grouped(item.published.sha256)}")
             print(f"  SHA-1    {_grouped(item.published.sha1)}")
+            certificates = item.published.signing_certificates
+            for role, cert in zip(("current", "next"), certificates, strict=False):
+                fingerprint = _grouped(cert.fingerprint(hashes.SHA256()).hex())
+                until = f"{cert.not_valid_after_utc:%Y-%m-%d}"
+                print(f"  signing certificate, {role} (until {until}):")
+                print(f"    SHA-256 {fingerprint}")
     return 0
 
 
@@ -149,8 +157,6 @@ def demo(
     prepare_only: bool,
 ) -> int:
     from satosa_efos import demo as demo_module
-    from satosa_efos.processes import stop_all
-    from satosa_efos.simulators.demo_users import load_demo_users
 
     urls = demo_module.DemoUrls.on_ports("localhost", proxy_port, app_port, idp_ports, efos_ports)
     demo_module.prepare(urls)
@@ -159,35 +165,93 @@ def demo(
         return 0
     log_dir = demo_module.DEMO_DIR / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
+    lines = [
+        "satosa-efos demo is running (Ctrl-C stops everything)",
+        "",
+        f"  Demo application (start here): {urls.app}/",
+        f"  Second demo application:       {urls.app2}/  (Göteborg's: single sign-on)",
+        f"  Demo OIDC application:         {urls.rp}/",
+        f"  Your login at the proxy:       {urls.proxy}/session  (log out everywhere)",
+        f"  Proxy:                         {urls.proxy}/metadata/idp.xml",
+        *(f"  {demo_module.DEMO_IDPS[org] + ':':31}{url}/idp/metadata"
+          for org, url in urls.idps.items()),
+        f"  Mobilt Efos SIMULATOR (phone): {urls.efos_phone}/",
+        f"  Logs (JSON lines):             {log_dir}/",
+        "",
+        "  Mobilt Efos: pick a municipality without its own IdP (e.g. Ale kommun), open the",
+        "  simulator's phone page in another tab and approve as one of the demo users.",
+        "",
+        "  Test users (fictional people), by demo IdP; or type an e-mail address such as",
+        "  someone@goteborg.se on the organisation page:",
+    ]  # fmt: skip
     servers = demo_module.servers(urls, workers=workers, log_dir=log_dir)
+    return _run_until_stopped(servers, lines, urls.idps)
+
+
+def demo_for_deployment(
+    proxy_url: str, published: str, app_port: int, idp_ports: list[int], prepare_only: bool
+) -> int:
+    """The demo IdPs and application for a proxy deployed with Ansible
+    (docs/deploy-localhost.md): first the registry to deploy, then the peers themselves."""
+    import dataclasses
+
+    import yaml
+
+    from satosa_efos import demo as demo_module
+
+    base = demo_module.DEPLOYMENT_DIR
+    ports = demo_module.DemoUrls.on_ports(
+        "localhost", 8080, app_port, idp_ports, [8443, 8093, 8094]
+    )
+    urls = dataclasses.replace(ports, proxy=proxy_url.rstrip("/"))
+    demo_module.prepare(urls, base)
+    registry, metadata = demo_module.write_deployment_registry(urls, base, base / "deployment")
+    vars_file = base / "deployment" / "vars.yml"
+    vars_file.write_text(yaml.safe_dump(demo_module.deployment_vars(registry, metadata)))
+    if prepare_only:
+        print(f"The registry with the demo IdPs and the demo application: {registry}")
+        print(f"Deploy it with: ansible-playbook site.yml ... -e @{vars_file}")
+        return 0
+    published_dir = Path(published)
+    missing = [n for n in ("idp.xml", "orgidp.xml") if not (published_dir / n).is_file()]
+    if missing:
+        print(f"satosa-efos demo: {', '.join(missing)} not in {published_dir}: deploy the "
+              f"proxy with -e @{vars_file} first (docs/deploy-localhost.md)",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    log_dir = base / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    lines = [
+        f"The demo peers of the proxy at {urls.proxy} are running (Ctrl-C stops them)",
+        "",
+        f"  Demo application (start here): {urls.app}/",
+        *(f"  {demo_module.DEMO_IDPS[org] + ':':31}{url}/idp/metadata"
+          for org, url in urls.idps.items()),
+        f"  They trust the proxy's metadata in {published_dir}/",
+        f"  Logs (JSON lines):             {log_dir}/",
+        "",
+        "  Test users (fictional people), by demo IdP; type the e-mail address on the proxy's",
+        "  organisation page:",
+    ]  # fmt: skip
+    peers = demo_module.peer_servers(urls, base, published_dir, log_dir)
+    return _run_until_stopped(peers, lines, urls.idps)
+
+
+def _run_until_stopped(servers, lines: list[str], idps: dict[str, str]) -> int:
+    from satosa_efos import demo as demo_module
+    from satosa_efos.processes import stop_all
+    from satosa_efos.simulators.demo_users import load_demo_users
+
     try:
         for server in servers:
             server.start()
-        lines = [
-            "",
-            "satosa-efos demo is running (Ctrl-C stops everything)",
-            "",
-            f"  Demo application (start here): {urls.app}/",
-            f"  Second demo application:       {urls.app2}/  (Göteborg's: single sign-on)",
-            f"  Demo OIDC application:         {urls.rp}/",
-            f"  Your login at the proxy:       {urls.proxy}/session  (log out everywhere)",
-            f"  Proxy:                         {urls.proxy}/metadata/idp.xml",
-            *(f"  {demo_module.DEMO_IDPS[org] + ':':31}{url}/idp/metadata"
-              for org, url in urls.idps.items()),
-            f"  Mobilt Efos SIMULATOR (phone): {urls.efos_phone}/",
-            f"  Logs (JSON lines):             {log_dir}/",
-            "",
-            "  Mobilt Efos: pick a municipality without its own IdP (e.g. Ale kommun), open the",
-            "  simulator's phone page in another tab and approve as one of the demo users.",
-            "",
-            "  Test users (fictional people), by demo IdP; or type an e-mail address such as",
-            "  someone@goteborg.se on the organisation page:",
-        ]  # fmt: skip
+        lines = ["", *lines]
         for user in load_demo_users():
-            if user.idp in urls.idps:
+            if user.idp in idps:
                 idp = demo_module.DEMO_IDPS[user.idp]
+                mail = user.attributes.get("mail", [""])[0]
                 lines.append(f"    {user.username:8} password {user.password:5} {idp:27} "
-                             f"{user.display_name}")  # fmt: skip
+                             f"{user.display_name}" + (f" <{mail}>" if mail else ""))  # fmt: skip
         print("\n".join(lines), flush=True)
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         while all(s.process.poll() is None for s in servers):
@@ -202,7 +266,7 @@ def demo(
         stop_all(servers)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="satosa-efos", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -258,6 +322,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--prepare-only", action="store_true", help="generate keys and metadata, start nothing"
     )
+    p.add_argument(
+        "--deployed-proxy",
+        metavar="URL",
+        help="no proxy of its own: the demo IdPs and application for the proxy deployed at URL "
+        "(its satosa_efos_base_url); with --prepare-only, write the registry to deploy "
+        "(docs/deploy-localhost.md)",
+    )
+    p.add_argument(
+        "--published",
+        default="/var/lib/satosa-efos/published",
+        help="with --deployed-proxy: the deployed proxy's published metadata (default %(default)s)",
+    )
 
     p = commands.add_parser(
         "simulate", help="run a simulator of a national service (demo and tests only)"
@@ -269,6 +345,11 @@ def main(argv: list[str] | None = None) -> int:
         help="options of the simulator (see: satosa-efos simulate efos|hsa --help)",
     )
 
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["metadata"] and len(argv) > 1 and argv[1] not in (*METADATA_COMMANDS, "-h",
                                                                      "--help"):  # fmt: skip
@@ -295,6 +376,9 @@ def main(argv: list[str] | None = None) -> int:
         from satosa_efos.simulators import efos_service
 
         return efos_service.main(args.simulator_args)
+    if args.deployed_proxy:
+        return demo_for_deployment(args.deployed_proxy, args.published, args.app_port,
+                                   args.idp_ports, args.prepare_only)  # fmt: skip
     return demo(
         args.proxy_port,
         args.app_port,

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
+
+import yaml
 
 from satosa_efos.keys import ensure_keypair, ensure_proxy_keys, ensure_secret
 from satosa_efos.metadata import write_proxy_metadata
@@ -25,6 +28,11 @@ from satosa_efos.simulators.efos_pki import prepare_pki
 REPO = Path(__file__).resolve().parents[2]
 DEMO_CONF = REPO / "conf" / "demo"
 DEMO_DIR = REPO / "var" / "demo"
+#: The demo peers of a deployed proxy (``satosa-efos demo --deployed-proxy``,
+#: docs/deploy-localhost.md): their keys, and the registry the deployment is given.
+DEPLOYMENT_DIR = REPO / "var" / "demo-deployment"
+#: Where a deployed proxy publishes its own metadata (the role's ``published/``).
+PUBLISHED_DIR = Path("/var/lib/satosa-efos/published")
 
 #: Organisations with a demo IdP (conf/demo/organisations/10-demo-idps.yaml): id -> page title.
 DEMO_IDPS = {"goteborg": "Göteborgs Stad (demo-IdP)", "boras": "Borås Stad (demo-IdP)"}
@@ -211,6 +219,67 @@ def servers(
     )  # fmt: skip
     proxy = server("proxy", urls.proxy, "satosa_efos.app:create_app()", workers, proxy_vars)
     return [efos_simulator(urls, demo_dir, log_dir), proxy, *idps, rp, app, app2]
+
+
+# -- the demo peers of a deployed proxy (docs/deploy-localhost.md, tests/ansible/) --------------
+
+
+def write_deployment_registry(
+    urls: DemoUrls, demo_dir: Path, out: Path, *, idp_metadata: bool = True
+) -> tuple[Path, Path]:
+    """The organisation admins' files for a deployment that logs in through the demo peers:
+    ``out/registry/`` (the regional registry unchanged, the demo IdPs as Göteborg's and Borås's
+    own IdPs, the demo application) and ``out/metadata/`` (the application's metadata and, with
+    ``idp_metadata``, the IdPs'; without, a federation aggregate has to bring them).
+    ``prepare(urls, demo_dir)`` first."""
+    registry, metadata = Path(out) / "registry", Path(out) / "metadata"
+    for folder in (registry / "organisations", metadata / "sp", metadata / "idp"):
+        folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "conf" / "organisations.yaml",
+                registry / "organisations" / "00-regional.yaml")  # fmt: skip
+    changes = {
+        "changes": [
+            {"id": org, "login_methods": ["own_idp"], "own_idp": {"entity_id": f"{url}/idp"}}
+            for org, url in urls.idps.items()
+        ]
+    }
+    (registry / "organisations" / "10-demo-idps.yaml").write_text(yaml.safe_dump(changes))
+    demo_apps = yaml.safe_load((DEMO_CONF / "applications.yaml").read_text())
+    app = next(a for a in demo_apps["applications"] if a["id"] == "demo-app")
+    app.update(entity_id=f"{urls.app}/sp", metadata="../metadata/sp/demo-app.xml")
+    (registry / "applications.yaml").write_text(yaml.safe_dump({"applications": [app]}))
+    peers = Path(demo_dir) / "metadata"
+    shutil.copy(peers / "sp" / "demo-app.xml", metadata / "sp" / "demo-app.xml")
+    for stale in (metadata / "idp").glob("*.xml"):
+        stale.unlink()
+    if idp_metadata:
+        for org in urls.idps:
+            shutil.copy(peers / "idp" / f"{org}.xml", metadata / "idp" / f"{org}.xml")
+    return registry, metadata
+
+
+def deployment_vars(registry: Path, metadata: Path) -> dict[str, str]:
+    """The role variables that give a deployment the registry above."""
+    return {
+        "satosa_efos_registry_dir": str(Path(registry).resolve()),
+        "satosa_efos_metadata_dir": str(Path(metadata).resolve()),
+        "satosa_efos_loa_profile": "swedish_eid",  # what the demo IdPs speak
+    }
+
+
+def peer_servers(
+    urls: DemoUrls, demo_dir: Path, published: Path, log_dir: Path | None = None
+) -> list[Server]:
+    """The demo IdPs and the demo application, trusting a deployed proxy: they read its
+    published metadata (``published/idp.xml`` and ``orgidp.xml``)."""
+    peers = [s for s in servers(urls, demo_dir, log_dir=log_dir)
+             if s.name == "demo-app" or s.name.startswith("demo-idp-")]  # fmt: skip
+    for peer in peers:
+        if "DEMO_IDP_METADATA" in peer.env:
+            peer.env["DEMO_IDP_METADATA"] = str(Path(published) / "orgidp.xml")
+        if "DEMO_SP_METADATA" in peer.env:
+            peer.env["DEMO_SP_METADATA"] = str(Path(published) / "idp.xml")
+    return peers
 
 
 def efos_simulator(urls: DemoUrls, demo_dir: Path, log_dir: Path | None = None) -> Server:

@@ -108,6 +108,41 @@ LOGOUTS = Counter(
     ["initiator", "outcome"],
     registry=LOCAL_REGISTRY,
 )
+#: Everything recorded in the workers' files.
+RECORDED = (LOGINS_STARTED, LOGINS_FINISHED, LOGIN_DURATION, REFUSALS, UPSTREAM_DURATION,
+            UPSTREAM_ERRORS, UPSTREAM_ROUND_TRIP, LOGOUTS)  # fmt: skip
+
+# Computed when scraped (ScrapeCollector, filled in by satosa_efos.observe).
+CERTIFICATE_EXPIRY = f"{PREFIX}_certificate_expires_in_seconds"
+METADATA_EXPIRY = f"{PREFIX}_metadata_expires_in_seconds"
+SSO_SESSIONS = f"{PREFIX}_sso_sessions"
+READY = f"{PREFIX}_ready"
+READINESS_CHECK = f"{PREFIX}_readiness_check_ok"
+#: The gauges computed when scraped: name -> label names.
+SCRAPE_GAUGES: dict[str, tuple[str, ...]] = {
+    CERTIFICATE_EXPIRY: ("plugin", "file"),
+    METADATA_EXPIRY: ("backend", "file"),
+    SSO_SESSIONS: (),
+    READY: (),
+    READINESS_CHECK: ("check",),
+}
+
+
+def exported_series() -> dict[str, tuple[str, ...]]:
+    """Every series name ``/metrics`` can carry -> its label names: the counters' ``_total``,
+    the histograms' ``_bucket`` (with ``le``), ``_sum`` and ``_count``, and the gauges computed
+    when scraped (multiprocess mode exports no ``_created``). The dashboards in docs/dashboards/
+    are checked against it, so that a renamed metric cannot leave a panel empty."""
+    series = dict(SCRAPE_GAUGES)
+    for metric in RECORDED:
+        (family,) = metric.describe()
+        labels = tuple(metric._labelnames)  # prometheus_client has no public accessor
+        if family.type == "counter":
+            series[f"{family.name}_total"] = labels
+            continue
+        series[f"{family.name}_bucket"] = (*labels, "le")
+        series[f"{family.name}_sum"] = series[f"{family.name}_count"] = labels
+    return series
 
 
 def multiprocess_dir() -> str | None:
@@ -229,10 +264,26 @@ def sso_session_gauge(count: Callable[[], int | None]) -> Gauges:
         value = count()
         if value is None:
             return []
-        return [GaugeMetricFamily(f"{PREFIX}_sso_sessions", "Live SSO sessions in the store.",
-                                  value=value)]  # fmt: skip
+        return [GaugeMetricFamily(SSO_SESSIONS, "Live SSO sessions in the store.", value=value)]
 
     return sso_sessions
+
+
+def readiness_gauges(checks: Callable[[], Iterable[tuple[str, bool]]]) -> Gauges:
+    """``/readyz`` as gauges: 1 when it would answer 200, and 1 or 0 per check (the answer is
+    cached for a few seconds per worker, so a scrape costs no extra probes)."""
+
+    def readiness() -> list[GaugeMetricFamily]:
+        results = list(checks())
+        ready = GaugeMetricFamily(READY, "1 when /readyz answers 200 (every check passes), else 0.",
+                                  value=float(all(ok for _, ok in results)))  # fmt: skip
+        each = GaugeMetricFamily(READINESS_CHECK, "1 when the /readyz check passes, else 0.",
+                                 labels=["check"])  # fmt: skip
+        for name, ok in results:
+            each.add_metric([name], float(ok))
+        return [ready, each]
+
+    return readiness
 
 
 class _Local:

@@ -420,7 +420,7 @@ def _certificates(readiness: Readiness):
             except (OSError, ValueError):  # /readyz says what is wrong with it
                 continue
         yield metrics.seconds_left_gauge(
-            f"{metrics.PREFIX}_certificate_expires_in_seconds",
+            metrics.CERTIFICATE_EXPIRY,
             "Seconds until the certificate's notAfter (negative: expired).",
             ["plugin", "file"], items)  # fmt: skip
 
@@ -437,7 +437,7 @@ def _federation(proxy: Any):
         items = [([name, str(live.file)], (live.aggregate.valid_until - now).total_seconds())
                  for name, live in sources if live.aggregate is not None]  # fmt: skip
         yield metrics.seconds_left_gauge(
-            f"{metrics.PREFIX}_metadata_expires_in_seconds",
+            metrics.METADATA_EXPIRY,
             "Seconds until the validUntil of the loaded federation aggregate (negative: expired).",
             ["backend", "file"], items)  # fmt: skip
 
@@ -458,5 +458,6 @@ def with_metrics(wsgi_app, proxy: Any, readiness: Readiness):
         _certificates(readiness),
         _federation(proxy),
         metrics.sso_session_gauge(_sso_count(proxy.config["BASE"])),
+        metrics.readiness_gauges(lambda: ((c.name, c.ok) for c in readiness.checks())),
     )
     return metrics.MetricsMiddleware(wsgi_app, scrape)

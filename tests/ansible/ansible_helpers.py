@@ -7,14 +7,12 @@ import grp
 import os
 import pwd
 import re
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-import yaml
 from helpers.aggregate import build_aggregate
 
 from satosa_efos import demo
@@ -111,46 +109,22 @@ class Deployment:
         return converge(name, self.vars_file, *extra)
 
 
+def converge_argv(vars_file: Path) -> list[str]:
+    """ansible-playbook's arguments of a converge, run from ansible/ (docs/deploy-localhost.md
+    gives the same ones, checked by test_docs.py)."""
+    return [
+        "site.yml",
+        "--limit",
+        NODE,
+        "--vault-password-file",
+        str(VAULT_PASSWORD),
+        "-e",
+        f"@{vars_file}",
+    ]
+
+
 def converge(name: str, vars_file: Path, *extra: str) -> subprocess.CompletedProcess:
-    return run_timed(
-        name,
-        [
-            tool("ansible-playbook"),
-            "site.yml",
-            "--limit",
-            NODE,
-            "--vault-password-file",
-            str(VAULT_PASSWORD),
-            "-e",
-            f"@{vars_file}",
-            *extra,
-        ],
-    )
-
-
-def write_registry(tmp: Path, urls: demo.DemoUrls, demo_dir: Path) -> tuple[Path, Path]:
-    """The organisation admins' files for this test: the regional registry unchanged, the demo
-    IdPs for Göteborg and Borås, and the demo application."""
-    registry, metadata = tmp / "registry", tmp / "metadata"
-    (registry / "organisations").mkdir(parents=True)
-    (metadata / "sp").mkdir(parents=True)
-    (metadata / "idp").mkdir()
-    shutil.copy(
-        REPO / "conf" / "organisations.yaml", registry / "organisations" / "00-regional.yaml"
-    )
-    changes = {
-        "changes": [
-            {"id": org, "login_methods": ["own_idp"], "own_idp": {"entity_id": f"{url}/idp"}}
-            for org, url in urls.idps.items()
-        ]
-    }
-    (registry / "organisations" / "10-test-idps.yaml").write_text(yaml.safe_dump(changes))
-    demo_app = yaml.safe_load((REPO / "conf" / "demo" / "applications.yaml").read_text())
-    app = next(a for a in demo_app["applications"] if a["id"] == "demo-app")
-    app.update(entity_id=f"{urls.app}/sp", metadata="../metadata/sp/demo-app.xml")
-    (registry / "applications.yaml").write_text(yaml.safe_dump({"applications": [app]}))
-    shutil.copy(demo_dir / "metadata" / "sp" / "demo-app.xml", metadata / "sp" / "demo-app.xml")
-    return registry, metadata
+    return run_timed(name, [tool("ansible-playbook"), *converge_argv(vars_file), *extra])
 
 
 def write_federation(tmp: Path, demo_dir: Path) -> tuple[Path, str]:

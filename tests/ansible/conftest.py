@@ -30,10 +30,10 @@ from ansible_helpers import (
     remove_service_user,
     run_timed,
     write_federation,
-    write_registry,
 )
 
 from satosa_efos import demo
+from satosa_efos.keys import generate_self_signed
 from satosa_efos.processes import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -85,8 +85,13 @@ def deployment(base: Path, wheelhouse: Path) -> Deployment:
     urls = dataclasses.replace(demo.DemoUrls.free(), proxy=f"https://localhost:{https_port}")
     demo_dir = tmp / "demo"
     demo.prepare(urls, demo_dir, demo.DEMO_CONF)
-    registry, metadata = write_registry(tmp, urls, demo_dir)
+    # What `satosa-efos demo --deployed-proxy URL --prepare-only` writes (docs/deploy-localhost.md),
+    # but the IdPs' metadata comes in a signed federation aggregate here.
+    registry, metadata = demo.write_deployment_registry(urls, demo_dir, tmp, idp_metadata=False)
     aggregate, signer_cert = write_federation(tmp, demo_dir)
+    # A key rollover in progress: the next signing certificate is published beside the current
+    # one, and the login below verifies with that metadata (docs/operations.md).
+    _, next_cert = generate_self_signed("next frontend signing key (test)")
     settings = {
         # this machine, a temporary prefix, no systemd and no package manager
         "ansible_connection": "local",
@@ -108,10 +113,9 @@ def deployment(base: Path, wheelhouse: Path) -> Deployment:
         "satosa_efos_base_url": urls.proxy,
         "satosa_efos_listen_port": proxy_port,
         "satosa_efos_workers": 2,
-        "satosa_efos_registry_dir": str(registry),
-        "satosa_efos_metadata_dir": str(metadata),
+        **demo.deployment_vars(registry, metadata),
         "satosa_efos_oidc_db_uri": "",
-        "satosa_efos_loa_profile": "swedish_eid",  # what the demo IdPs speak
+        "satosa_efos_frontend_next_cert": next_cert.decode(),
         "satosa_efos_hsa_directory": {"type": "memory", "ldif": None},
         "satosa_efos_federation": [
             {"name": "test-federation", "url": str(aggregate), "signer_cert": signer_cert}

@@ -4,10 +4,12 @@ the units and configuration it rendered, and a login through nginx and the deplo
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import shlex
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -15,12 +17,14 @@ import requests
 import urllib3
 from ansible_helpers import SERVICE_USER, Deployment, recap, run_timed, service_ids
 from helpers.browser import Browser, log_in
+from lxml import etree
 
 from satosa_efos import demo
 from satosa_efos.processes import Server, stop_all
 
 #: systemd-analyze security's exposure score (0 safest - 10): the proxy's unit must stay below.
 MAX_EXPOSURE = 2.5
+NS = {"md": "urn:oasis:names:tc:SAML:2.0:metadata", "ds": "http://www.w3.org/2000/09/xmldsig#"}
 
 
 def test_second_converge_changes_nothing(deployment: Deployment):
@@ -46,6 +50,7 @@ def test_keys_are_private_to_the_service_user(deployment: Deployment):
         "oidc-sub-salt.key",
         "oidc-signing.key",
         "frontend.crt",
+        "frontend-next.crt",
     } <= names
     for path in keys.iterdir():
         info = path.stat()
@@ -147,7 +152,9 @@ def test_logrotate_accepts_the_configuration(deployment: Deployment, tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert "error" not in result.stderr.lower(), result.stderr
-    assert f"rotating pattern: {deployment.prefix}/var/log/satosa-efos/*.log" in result.stderr
+    logs = deployment.prefix / "var/log/satosa-efos"
+    assert f"rotating pattern: {logs}/proxy.log  after 1 days (30 rotations)" in result.stderr
+    assert f"rotating pattern: {logs}/audit.log  after 1 days (365 rotations)" in result.stderr
 
 
 def nginx_wrapper(deployment: Deployment, tmp_path: Path, *, daemon: bool = False) -> Path:
@@ -197,14 +204,17 @@ def unit_command(unit: Path) -> tuple[list[str], dict[str, str], str, str]:
 
 @pytest.fixture(scope="module")
 def running(deployment: Deployment):
-    """The deployed proxy started as its unit says (as the service user), nginx in front of it,
-    and the demo IdPs and application reading the metadata the deployment published."""
+    """The deployed proxy started as its unit says (as the service user, with its UMask), nginx
+    in front of it, and the demo IdPs and application reading the metadata the deployment
+    published."""
     logs = deployment.tmp / "running"  # nginx's workers (nobody) can traverse this one
     logs.mkdir()
     argv, env, workdir, user = unit_command(deployment.units / "satosa-efos.service")
+    umask = re.search(r"^UMask=(\d+)$", (deployment.units / "satosa-efos.service").read_text(),
+                      re.M).group(1)  # fmt: skip
     proxy = Server(
         "deployed-proxy",
-        ["runuser", "-u", user, "--", *argv],
+        ["runuser", "-u", user, "--", "sh", "-c", f'umask {umask} && exec "$@"', "sh", *argv],
         "127.0.0.1",
         deployment.proxy_port,
         {**env, "HOME": workdir},
@@ -219,14 +229,9 @@ def running(deployment: Deployment):
         {},
         logs / "nginx.log",
     )
-    everything = demo.servers(deployment.urls, deployment.demo_dir, demo.DEMO_CONF, log_dir=logs)
-    peers = [s for s in everything if s.name.startswith(("demo-idp", "demo-app"))]
+    # As `satosa-efos demo --deployed-proxy URL` starts them (docs/deploy-localhost.md).
     published = deployment.state / "published"
-    for peer in peers:
-        if "DEMO_IDP_METADATA" in peer.env:
-            peer.env["DEMO_IDP_METADATA"] = str(published / "orgidp.xml")
-        if "DEMO_SP_METADATA" in peer.env:
-            peer.env["DEMO_SP_METADATA"] = str(published / "idp.xml")
+    peers = demo.peer_servers(deployment.urls, deployment.demo_dir, published, log_dir=logs)
     servers = [proxy, nginx, *peers]
     try:
         for server in servers:
@@ -283,6 +288,42 @@ def test_login_through_nginx_and_the_deployed_proxy(deployment: Deployment, runn
     # The state cookie travels over TLS only: Secure and SameSite=None, as in production.
     assert state_cookies
     assert all("Secure" in c and "SameSite=None" in c for c in state_cookies), state_cookies
+    # The login's audit line is in the audit log of its own (satosa_efos_audit_log_file).
+    audit = deployment.prefix / "var/log/satosa-efos/audit.log"
+    logins = [line for line in audit_lines(audit) if line.get("event") == "login"]
+    assert logins and logins[-1]["outcome"] == "success", logins
+    assert logins[-1]["organisation"] == "goteborg" and logins[-1]["application"] == "demo-app"
+    assert "givenName" in logins[-1]["attributes"]
+    assert "Eva" not in audit.read_text()  # attribute names only, never a value
+    uid, gid = service_ids()
+    info = audit.stat()
+    assert (stat.S_IMODE(info.st_mode), info.st_uid) == (0o640, uid)
+
+
+def audit_lines(path: Path, timeout: float = 10) -> list[dict]:
+    """The audit log's JSON objects, once it has any (each worker appends as a login ends)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().strip():
+            return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        time.sleep(0.2)
+    raise AssertionError(f"{path}: no audit line within {timeout} s")
+
+
+def test_published_metadata_carries_the_next_signing_certificate(deployment: Deployment):
+    """satosa_efos_frontend_next_cert: a second signing certificate, published ahead of a key
+    rollover (the login above verified the proxy's answer with this very document)."""
+    document = etree.parse(str(deployment.state / "published" / "idp.xml"))
+    signing = document.findall(
+        ".//md:IDPSSODescriptor/md:KeyDescriptor[@use='signing']//ds:X509Certificate", NS
+    )
+    current, following = (
+        "".join((deployment.live / "conf/keys" / name).read_text().strip().splitlines()[1:-1])
+        for name in ("frontend.crt", "frontend-next.crt")
+    )
+    assert ["".join(c.text.split()) for c in signing] == [current, following]
+    frontend = (deployment.live / "conf/plugins/frontends/saml_idp.yaml").read_text()
+    assert "next_signing_cert_file: keys/frontend-next.crt" in frontend
 
 
 def test_metadata_timer_command_refreshes_the_aggregate(deployment: Deployment, running):

@@ -128,6 +128,8 @@ NEGATIVE = {
                                           "satosa_efos_nginx_tls_key"),
     "both package sources (rule across variables)": (
         {"satosa_efos_package_spec": "satosa-efos==0.1.0"}, "exactly one of"),
+    "audit log outside the log folder (rule across variables)": (
+        {"satosa_efos_audit_log_file": "../audit.log"}, "satosa_efos_audit_log_file a file name"),
 }  # fmt: skip
 
 

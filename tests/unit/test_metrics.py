@@ -176,3 +176,51 @@ def test_dead_worker_keeps_its_counts_and_drops_its_live_gauges(tmp_path, monkey
         (tmp_path / name).write_bytes(b"")
     metrics_dir.worker_exited(42)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["counter_42.db", "histogram_42.db"]
+
+
+EVERY_METRIC = """
+from satosa_efos import metrics
+for metric in metrics.RECORDED:
+    (family,) = metric.describe()
+    child = metric.labels(*["x"] * len(metric._labelnames))
+    child.inc() if family.type == "counter" else child.observe(1.0)
+"""
+
+
+def test_exported_series_are_exactly_what_a_scrape_carries(tmp_path, monkeypatch):
+    """metrics.exported_series() is what the dashboards are checked against
+    (tests/unit/test_dashboard.py): it must name every series of a real multiprocess scrape,
+    with its labels, and nothing a scrape never carries."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    subprocess.run([sys.executable, "-c", EVERY_METRIC], env=env, check=True)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    scrape = metrics.ScrapeCollector(
+        lambda: [metrics.seconds_left_gauge(metrics.CERTIFICATE_EXPIRY, "c", ["plugin", "file"],
+                                            [(["idp", "keys/frontend.crt"], 1.0)])],
+        lambda: [metrics.seconds_left_gauge(metrics.METADATA_EXPIRY, "m", ["backend", "file"],
+                                            [(["orgidp", "federation/sambi.xml"], 1.0)])],
+        metrics.sso_session_gauge(lambda: 3),
+        metrics.readiness_gauges(lambda: [("metadata", True), ("keys", True)]),
+    )  # fmt: skip
+
+    text = metrics.exposition(scrape).decode()
+
+    scraped = {sample.name: tuple(sorted(sample.labels))
+               for family in text_string_to_metric_families(text)
+               for sample in family.samples}  # fmt: skip
+    exported = {name: tuple(sorted(labels)) for name, labels in metrics.exported_series().items()}
+    assert scraped == exported
+
+
+def test_readiness_gauges_say_ready_only_when_every_check_passes():
+    def gauges(*results):
+        families = metrics.readiness_gauges(lambda: results)()
+        return {(s.name, tuple(s.labels.values())): s.value for f in families for s in f.samples}
+
+    assert gauges(("metadata", True), ("keys", True))[(metrics.READY, ())] == 1.0
+    failing = gauges(("metadata", True), ("keys", False))
+    assert failing[(metrics.READY, ())] == 0.0
+    assert failing[(metrics.READINESS_CHECK, ("keys",))] == 0.0
+    assert failing[(metrics.READINESS_CHECK, ("metadata",))] == 1.0

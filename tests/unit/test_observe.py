@@ -263,3 +263,25 @@ def test_metadata_gauge_is_the_loaded_aggregates_time_left():
     ((sample),) = family.samples
     assert sample.labels == {"backend": "orgidp", "file": "federation/sambi.xml"}
     assert 2 * 86400 - 60 < sample.value <= 2 * 86400
+
+
+def test_metrics_carry_the_readiness_answer_as_gauges(prod_conf, monkeypatch):
+    """/metrics says what /readyz says (the dashboards' readiness panels read it)."""
+    from satosa_efos.config.proxy import require_proxy_config
+    from satosa_efos.health import Readiness
+
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)  # this process's metrics
+    config = require_proxy_config(prod_conf)
+    readiness = Readiness(prod_conf, config.data)
+    proxy = SimpleNamespace(module_router=SimpleNamespace(backends={}),
+                            config={"BASE": config.data["BASE"]})  # fmt: skip
+    app = observe.with_metrics(lambda environ, start_response: [b""], proxy, readiness)
+
+    body = b"".join(app({"PATH_INFO": "/metrics", "REQUEST_METHOD": "GET"}, lambda *a: None))
+
+    status, report = readiness.report()
+    text = body.decode()
+    assert f"satosa_efos_ready {1.0 if status == 200 else 0.0}" in text
+    assert report["checks"]
+    for name, check in report["checks"].items():
+        assert f'satosa_efos_readiness_check_ok{{check="{name}"}} {float(check["ok"])}' in text

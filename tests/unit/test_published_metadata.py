@@ -3,7 +3,9 @@ configuration and keys, and saying what the Swedish eID profile, Sambi and Fedko
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import shutil
 import subprocess
 from importlib.resources import files
 from pathlib import Path
@@ -11,6 +13,7 @@ from pathlib import Path
 import pytest
 import saml2.data.schemas
 from helpers.aggregate import build_aggregate
+from helpers.certs import write_expired_certificate
 from lxml import etree
 from saml2.attribute_converter import ac_factory
 from saml2.mdstore import MetaDataFile
@@ -272,3 +275,143 @@ def test_without_a_published_metadata_section_the_document_is_still_signed(prod_
     assert root.find("md:Extensions/mdattr:EntityAttributes", NS) is None
     names = root.findall(".//mdui:UIInfo/mdui:DisplayName", NS)
     assert [n.text for n in names][0] == "Inloggningstjänsten för Västra Götaland"
+
+
+# -- signing key rollover: the next certificate published ahead (docs/operations.md) ------------
+
+NEXT_CERT = "keys/frontend-next.crt"
+
+
+def with_next_signing_cert(conf: Path, cert: str = NEXT_CERT) -> Path:
+    """The frontend's configuration with ``next_signing_cert_file`` (a new key pair if needed)."""
+    ensure_keypair(conf / "keys", "frontend-next", "next frontend signing key")
+    edit(conf / FRONTEND, "  registry_dir: .\n",
+         f"  registry_dir: .\n  next_signing_cert_file: {cert}\n")  # fmt: skip
+    return conf / NEXT_CERT
+
+
+def pem_body(path: Path) -> str:
+    return "".join(path.read_text().strip().splitlines()[1:-1])
+
+
+def loaded_frontend(conf: Path):
+    """The SAML frontend as the proxy builds it (endpoints registered, signing set up)."""
+    from satosa.plugin_loader import load_frontends
+    from satosa.satosa_config import SATOSAConfig
+
+    from satosa_efos.config.proxy import require_proxy_config
+
+    config = require_proxy_config(conf)
+    with working_directory(conf):
+        satosa_config = SATOSAConfig(config.data)
+        frontends = load_frontends(satosa_config, None, satosa_config["INTERNAL_ATTRIBUTES"])
+        (frontend,) = [f for f in frontends if f.name == "idp"]
+        frontend.register_endpoints(["orgidp"])
+    return frontend
+
+
+def test_the_next_signing_certificate_is_published_beside_the_current_one(prod_conf, capsys):
+    next_cert = with_next_signing_cert(prod_conf)
+    current = prod_conf / "keys" / "frontend.crt"
+
+    path = publish(prod_conf, prod_conf.parent / "out")
+
+    idp = etree.parse(str(path)).getroot().find("md:IDPSSODescriptor", NS)
+    uses = [k.get("use") for k in idp.findall("md:KeyDescriptor", NS)]
+    assert uses == ["signing", "signing", "encryption"]
+    signing = idp.findall("md:KeyDescriptor[@use='signing']//ds:X509Certificate", NS)
+    assert ["".join(c.text.split()) for c in signing] == [pem_body(current), pem_body(next_cert)]
+    # The document itself is signed with the current key only.
+    assert xmlsec1_verify(path, current) == 0
+    assert xmlsec1_verify(path, next_cert) != 0
+    printed = capsys.readouterr().out
+    assert "signing certificate, current (until" in printed
+    assert "signing certificate, next (until" in printed
+    # SATOSA's own metadata (no published_metadata section) carries both as well.
+    frontend = loaded_frontend(prod_conf)
+    assert frontend.idp.config.additional_cert_files == [NEXT_CERT]
+
+
+def test_a_response_is_signed_with_the_current_key_and_verifies_with_both_published(
+    prod_conf, tmp_path
+):
+    """During the overlap an application trusts the metadata with both certificates: the
+    proxy's answers verify with it, and are signed by the current key (not the next one)."""
+    import datetime as dt
+
+    from helpers.saml_sp import SAMBI_GIVEN_NAME, sp_client
+    from saml2 import BINDING_HTTP_POST
+
+    from satosa_efos.saml.response import Authentication, NameId, Recipient, WireAttribute
+    from satosa_efos.saml.subject import PERSISTENT
+
+    next_cert = with_next_signing_cert(prod_conf)
+    published = publish(prod_conf, prod_conf.parent / "out")
+    frontend = loaded_frontend(prod_conf)
+    sp, acs = "https://app.example.se/sp", "https://app.example.se/acs"
+    now = dt.datetime.now(dt.UTC)
+    with working_directory(prod_conf):  # as the proxy runs: keys/ relative to conf/
+        document = frontend.builder.success(
+            Recipient(sp, acs, "_req1"), NameId("abc", PERSISTENT),
+            Authentication("http://id.sambi.se/loa/loa3", now, ("https://idp.boras.se",)),
+            [WireAttribute(SAMBI_GIVEN_NAME, "givenName", ("Eva",))], None,
+            now=now, lifetime=dt.timedelta(minutes=5), encrypt_to=None,
+        )  # fmt: skip
+    response = tmp_path / "response.xml"
+    response.write_text(document)
+
+    def verifies(cert: Path, node: str) -> bool:
+        return subprocess.run(
+            ["xmlsec1", "--verify", "--enabled-key-data", "raw-x509-cert", "--pubkey-cert-pem",
+             str(cert), "--id-attr:ID", node, str(response)], capture_output=True,
+        ).returncode == 0  # fmt: skip
+
+    response_node = "urn:oasis:names:tc:SAML:2.0:protocol:Response"
+    assert verifies(prod_conf / "keys" / "frontend.crt", response_node)
+    assert not verifies(next_cert, response_node)
+    sp_key, sp_cert = ensure_keypair(tmp_path, "sp", "Test SP")
+    client = sp_client(sp, acs, sp_key, sp_cert, [published])
+    parsed = client.parse_authn_request_response(
+        base64.b64encode(document.encode()).decode(), BINDING_HTTP_POST, {"_req1": "/"}
+    )
+    assert parsed is not None and parsed.ava["givenName"] == ["Eva"]
+
+
+@pytest.mark.parametrize(
+    "setup, message",
+    [
+        (lambda conf: None, "next signing certificate file {conf}/keys/missing.crt does not exist"),
+        (lambda conf: (conf / "keys" / "missing.crt").write_text("not a certificate\n"),
+         "is not a PEM certificate"),
+        (lambda conf: write_expired_certificate(conf / "keys" / "missing.crt"),
+         "next signing certificate {conf}/keys/missing.crt expired on"),
+        (lambda conf: shutil.copy(conf / "keys" / "frontend.crt", conf / "keys" / "missing.crt"),
+         "is the current signing certificate"),
+    ],
+    ids=["missing", "not PEM", "expired", "the current one"],
+)  # fmt: skip
+def test_check_config_refuses_a_bad_next_signing_certificate(prod_conf, capsys, setup, message):
+    path = prod_conf / FRONTEND
+    with_next_signing_cert(prod_conf, "keys/missing.crt")
+    setup(prod_conf)
+
+    status, lines = check(prod_conf, capsys)
+
+    assert status == 1
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"{path}:{line_of(path, 'next_signing_cert_file')}: ")
+    assert message.format(conf=prod_conf) in lines[0]
+
+
+def test_check_config_accepts_a_next_signing_certificate_not_yet_valid(prod_conf, capsys):
+    """It signs nothing until the switch (when check-config requires it valid as cert_file)."""
+    import datetime as dt
+
+    from satosa_efos.keys import generate_self_signed
+
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=7)
+    _, pem = generate_self_signed("later", not_before=later)
+    with_next_signing_cert(prod_conf, "keys/later.crt")
+    (prod_conf / "keys" / "later.crt").write_bytes(pem)
+
+    assert check(prod_conf, capsys) == (0, [])

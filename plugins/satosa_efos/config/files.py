@@ -63,6 +63,32 @@ def check_certificate(path: Path, now: dt.datetime | None = None) -> list[str]:
     return _certificate_problems(cert, f"certificate {path}", now or dt.datetime.now(dt.UTC))
 
 
+def check_next_certificate(
+    path: Path, current: Path | None, now: dt.datetime | None = None
+) -> list[str]:
+    """The certificate of the next signing key, published ahead of a key rollover: a PEM
+    certificate that has not expired and is not the current one (``current``, when it can be
+    read; its own problems are reported where it is named). It may be not yet valid: it signs
+    nothing until the switch, when it becomes ``cert_file`` and must be valid."""
+    if problem := _readable(path):
+        return [f"next signing certificate file {problem}"]
+    try:
+        cert = x509.load_pem_x509_certificate(path.read_bytes())
+    except ValueError as exc:
+        return [f"next signing certificate file {path} is not a PEM certificate ({exc})"]
+    now = now or dt.datetime.now(dt.UTC)
+    if cert.not_valid_after_utc < now:
+        return [f"next signing certificate {path} expired on {cert.not_valid_after_utc:%Y-%m-%d}"]
+    try:
+        same = current is not None and x509.load_pem_x509_certificate(current.read_bytes()) == cert
+    except (OSError, ValueError):
+        same = False
+    if same:
+        return [f"next signing certificate {path} is the current signing certificate "
+                f"({current}): publish the new key's certificate"]  # fmt: skip
+    return []
+
+
 def check_metadata(
     path: Path,
     *,

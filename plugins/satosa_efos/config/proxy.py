@@ -20,6 +20,7 @@ from typing import Any
 from satosa_efos.config.files import (
     check_certificate,
     check_metadata,
+    check_next_certificate,
     check_private_key,
     metadata_entity_ids,
 )
@@ -86,7 +87,14 @@ def _file_problems(doc: Document, data: Any, conf_dir: Path, base: tuple) -> lis
         if not isinstance(key, str):
             continue
         checks = []
-        if key.endswith("key_file") and isinstance(value, str):
+        if key == "next_signing_cert_file" and isinstance(value, str) and loc[:-1] == base:
+            # The SAML frontend's next signing certificate (key rollover, docs/operations.md).
+            current = ((data.get("idp_config") or {}).get("cert_file")
+                       if isinstance(data.get("idp_config"), dict) else None)  # fmt: skip
+            checks = check_next_certificate(
+                conf_dir / value, conf_dir / current if isinstance(current, str) else None
+            )
+        elif key.endswith("key_file") and isinstance(value, str):
             checks = check_private_key(conf_dir / value)
         elif key.endswith("cert_file") and isinstance(value, str):
             checks = check_certificate(conf_dir / value)

@@ -11,8 +11,10 @@ Content (Swedish eID deployment profile §2.1 and SAML metadata schema order):
 - ``Extensions/mdattr:EntityAttributes``: entity categories, ``assurance-certification``, the
   Fedkom opt-in attribute when configured, any further entity attributes; ``alg:`` declarations
   of the one digest and signature algorithm the proxy uses (SAML2MetaAlgSupport);
-- ``IDPSSODescriptor``: ``mdui:UIInfo``; signing and encryption ``KeyDescriptor``; NameID
-  formats; one ``SingleSignOnService`` per binding (HTTP-Redirect and HTTP-POST);
+- ``IDPSSODescriptor``: ``mdui:UIInfo``; signing ``KeyDescriptor`` (a second one for the
+  frontend's ``next_signing_cert_file`` during a key rollover: published ahead, never used to
+  sign) and encryption ``KeyDescriptor``; NameID formats; one ``SingleSignOnService`` per
+  binding (HTTP-Redirect and HTTP-POST);
 - ``Organization`` and ``ContactPerson`` from SATOSA's ``idp_config`` (so SATOSA and the
   published document cannot disagree about them).
 
@@ -72,6 +74,8 @@ class Published:
 
     data: bytes
     entity_id: str
+    #: The signing certificates it publishes: the current one, then the next one if any.
+    signing_certificates: tuple[x509.Certificate, ...] = ()
 
     @property
     def sha256(self) -> str:
@@ -255,6 +259,7 @@ def build_published_metadata(
         return base_dir / value
 
     cert_file = path(idp.get("cert_file"), "idp_config.cert_file")
+    next_file = frontend_config.get("next_signing_cert_file")
     signing_key = path((settings and settings.signing_key_file) or idp.get("key_file"),
                        "idp_config.key_file")  # fmt: skip
     signing_cert = path((settings and settings.signing_cert_file) or idp.get("cert_file"),
@@ -275,18 +280,23 @@ def build_published_metadata(
         entity_attributes = _sub(extensions, f"{{{MDATTR}}}EntityAttributes")
         for name, values, name_format in _entity_attributes(settings):
             _attribute(entity_attributes, name, values, name_format)
-    # The key the frontend signs responses with (not necessarily the document's signer).
-    signing = _certificate(cert_file)
+    # The key the frontend signs responses with (not necessarily the document's signer), and
+    # the next one, published ahead of a key rollover (docs/operations.md).
+    signing = [_certificate(path) for path in (cert_file, next_file and base_dir / next_file)
+               if path]  # fmt: skip
     _sub(extensions, f"{{{ALG}}}DigestMethod", Algorithm=DIGEST_SHA256)
     method = _sub(extensions, f"{{{ALG}}}SigningMethod", Algorithm=SIGNATURE_RSA_SHA256)
-    if isinstance(signing.public_key(), rsa.RSAPublicKey):
-        method.set("MinKeySize", str(signing.public_key().key_size))
+    keys = [c.public_key() for c in signing]
+    sizes = [key.key_size for key in keys if isinstance(key, rsa.RSAPublicKey)]
+    if sizes:
+        method.set("MinKeySize", str(min(sizes)))
 
     want_signed = service.get("want_authn_requests_signed", False)
     descriptor = _sub(root, _md("IDPSSODescriptor"), protocolSupportEnumeration=PROTOCOL,
                       WantAuthnRequestsSigned="true" if want_signed else "false")  # fmt: skip
     _ui_info(_sub(descriptor, _md("Extensions")), settings, organization)
-    _key_descriptor(descriptor, "signing", signing)
+    for certificate in signing:
+        _key_descriptor(descriptor, "signing", certificate)
     _key_descriptor(descriptor, "encryption", _certificate(encryption_cert))
     # Single logout (docs/sso.md): pysaml2's own setting, absolute URLs; before NameIDFormat.
     for location, binding in (service.get("endpoints") or {}).get("single_logout_service") or []:
@@ -306,4 +316,4 @@ def build_published_metadata(
     root.insert(0, template)
     etree.indent(root, space="  ")
     document = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
-    return Published(sign_metadata(document, signing_key, signing_cert), entity_id)
+    return Published(sign_metadata(document, signing_key, signing_cert), entity_id, tuple(signing))

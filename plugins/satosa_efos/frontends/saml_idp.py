@@ -115,6 +115,9 @@ class SamlIdpSettings(BaseModel):
     assertion_lifetime: int = Field(300, ge=60, le=600)
     #: How old an AuthnRequest may be when it arrives, seconds.
     request_max_age: int = Field(300, ge=30, le=3600)
+    #: The certificate of the next signing key, published in the metadata beside the current
+    #: one ahead of a key rollover (docs/operations.md); the proxy signs with the current only.
+    next_signing_cert_file: str | None = None
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
@@ -150,6 +153,8 @@ class EfosSAMLFrontend(SAMLFrontend):
         self.settings = SamlIdpSettings.model_validate(config)
         for key in _OWN_KEYS:
             config.pop(key, None)
+        if self.settings.next_signing_cert_file:  # in SATOSA's own metadata too (pysaml2's key)
+            config["idp_config"]["additional_cert_files"] = [self.settings.next_signing_cert_file]
         registry_dir = Path(self.settings.registry_dir)
         registries = cached_registries(registry_dir)
         self.applications: dict[str, Application] = {
