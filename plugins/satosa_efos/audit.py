@@ -156,9 +156,10 @@ def audit_logout(
 
     ``context``: SATOSA's context of the request that started it (the client's address, the
     SATOSA session id); ``session``: the :class:`~satosa_efos.sessions.sso.SsoSession` that
-    ended, or None when the browser had none; ``initiator``: ``saml``, ``oidc`` or ``user`` (the
-    proxy's own logout page); ``application``: the entityID / client_id that asked, if any;
-    ``notified``: the applications told of the logout; ``unsupported``: those that could not be;
+    ended, or None when the browser had none; ``initiator``: ``saml``, ``oidc``, ``user`` (the
+    proxy's own logout page) or ``upstream`` (the organisation's IdP); ``application``: the
+    entityID / client_id that asked, if any; ``notified``: the applications told of the logout;
+    ``unsupported``: those that could not be;
     ``outcome``: ``success``, ``partial`` (some application did not confirm) or ``failed``.
     """
     state = getattr(context, "state", None)
@@ -185,6 +186,6 @@ def audit_logout(
         error_id=error_id,
     )  # fmt: skip
     metrics.safely(metrics.LOGOUTS.labels(
-        metrics.bounded(initiator, ("saml", "oidc", "user")),
+        metrics.bounded(initiator, ("saml", "oidc", "user", "upstream")),
         metrics.bounded(outcome, ("success", "partial", "failed")),
     ).inc)  # fmt: skip

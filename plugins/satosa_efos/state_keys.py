@@ -41,3 +41,9 @@ SSO_SESSION = "satosa_efos.sso_session"
 #: :class:`~satosa_efos.sessions.sso.Participant` (NameID, SessionIndex / client_id, sid) that
 #: single logout will need.
 SSO_PARTICIPANT = "satosa_efos.sso_participant"
+
+#: State entry written by the organisation IdP backend when a login comes back: the upstream's
+#: ``issuer``, ``backend`` and what logging out there needs (NameID with its Format and
+#: qualifiers, SessionIndex). Taken by the ``sso_login`` service into the session (docs/sso.md,
+#: "Upstream logout"); a note of another issuer than the login's is ignored.
+UPSTREAM_SESSION = "satosa_efos_upstream_session"

@@ -3,7 +3,8 @@
 Eva logs in at the regional demo application, then opens Göteborg's application: no picker, no
 IdP, she is in. The proxy's session page shows both applications. She logs out at Göteborg's
 application: the proxy's logout page tells the regional application in a frame (its script waits
-for the answers and goes on by itself), lists both as logged out, and takes her back.
+for the answers and goes on by itself), logs her out at Göteborg's IdP, lists both applications
+and the IdP as logged out, and takes her back.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ def test_sso_across_two_applications_and_logout_from_one(stack, chromium):
         expect(page.get_by_role("heading", name="Du är utloggad", level=1)).to_be_visible()
         expect(page.locator("#logged-out")).to_contain_text("Demoapplikation")
         expect(page.locator("#logged-out")).to_contain_text(APP2)
+        # ... and on from there to Göteborg's IdP and back: its own login has ended too.
+        expect(page.locator("#upstream")).to_have_text("Göteborgs Stad: utloggad.")
         page.get_by_role("link", name=f"Tillbaka till {APP2}").click()
         expect(page).to_have_url(at(stack.urls.app2))
         expect(page.locator("#logged-out")).to_be_visible()

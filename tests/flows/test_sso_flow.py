@@ -15,15 +15,20 @@ import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs, unquote_plus, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 from bs4 import BeautifulSoup
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding
 from helpers.browser import Browser, OtherNode, choose_commission, log_in
+from helpers.logout import (
+    back_to_application,
+    result_lists,
+    text,
+    verify_redirect_signature,
+    walk_logout,
+)
 from helpers.redis import RedisServer
 from helpers.stack import Stack, start_second_node, start_stack
 from lxml import etree
@@ -77,11 +82,6 @@ def sso(request, tmp_path_factory):
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def text(page: requests.Response) -> str:
-    soup = BeautifulSoup(page.text, "html.parser")
-    return re.sub(r"\s+", " ", (soup.main or soup).get_text(" "))
-
-
 def login_at_first_application(sso, browser: Browser, who=EVA) -> requests.Response:
     page = log_in(sso.stack, browser, *who)
     assert page.url.startswith(f"{sso.urls.app}/sp/loggedin"), page.url
@@ -133,42 +133,6 @@ def answered_at_once(page: requests.Response, acs: str) -> bool:
 
 def asks_for_organisation(page: requests.Response) -> bool:
     return page.status_code == 200 and 'name="org"' in page.text
-
-
-def walk_logout(browser: Browser, page: requests.Response) -> requests.Response:
-    """What the logout page's frames and script do: load every frame, then the result page."""
-    assert page.status_code == 200, page.text
-    soup = BeautifulSoup(page.text, "html.parser")
-    for frame in soup.find_all("iframe"):
-        browser.follow(browser.get(frame["src"]))
-    return browser.submit(page, having="l")
-
-
-def result_lists(page: requests.Response) -> dict[str, list[str]]:
-    soup = BeautifulSoup(page.text, "html.parser")
-    return {
-        key: [li.get_text(strip=True) for li in soup.select(f"#{key} li")]
-        for key in ("logged-out", "notified", "no-answer", "unsupported")
-    }
-
-
-def back_to_application(browser: Browser, done: requests.Response) -> requests.Response:
-    back = BeautifulSoup(done.text, "html.parser").find(id="logout-back")
-    assert back is not None, done.text
-    if back.name == "form":
-        return browser.submit(done, having="SAMLResponse")
-    return browser.get(back["href"])
-
-
-def verify_redirect_signature(url: str, certificate: x509.Certificate, field: str) -> bytes:
-    """SAML bindings §3.4.4.1, checked here with nothing but ``cryptography``: the message."""
-    query = urlsplit(url).query
-    raw = dict(pair.split("=", 1) for pair in query.split("&"))
-    octets = "&".join(f"{k}={raw[k]}" for k in (field, "RelayState", "SigAlg") if k in raw)
-    assert unquote_plus(raw["SigAlg"]) == "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
-    signature = base64.b64decode(unquote_plus(raw["Signature"]))
-    certificate.public_key().verify(signature, octets.encode(), padding.PKCS1v15(), hashes.SHA256())
-    return zlib.decompress(base64.b64decode(parse_qs(query)[field][0]), -15)
 
 
 def proxy_certificate(sso) -> x509.Certificate:

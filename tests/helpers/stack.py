@@ -6,6 +6,7 @@ name (several conftest.py files would shadow each other as the module ``conftest
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,12 +34,17 @@ def start_stack(
     conf_dir: Path = demo.DEMO_CONF,
     urls: demo.DemoUrls | None = None,
     proxy_env: dict[str, str] | None = None,
+    prepared: Callable[[Path], None] | None = None,
 ) -> Stack:
-    """``proxy_env``: more environment for the proxy (e.g. SATOSA_EFOS_SSO_STORE)."""
+    """``proxy_env``: more environment for the proxy (e.g. SATOSA_EFOS_SSO_STORE);
+    ``prepared``: called with the demo directory once it is prepared, before anything starts
+    (e.g. to rewrite a peer's metadata)."""
     urls = urls or demo.DemoUrls.free()
     demo_dir, log_dir = tmp / "demo", tmp / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     demo.prepare(urls, demo_dir, conf_dir)
+    if prepared is not None:
+        prepared(demo_dir)
     servers = demo.servers(urls, demo_dir, conf_dir, workers=workers, log_dir=log_dir)
     for server in servers:
         if server.name == "proxy":

@@ -380,10 +380,113 @@ def test_logout_forgets_the_login_in_this_browser(peers: Peers) -> None:
     sp, fields = saml_response_for(peers, "david")
     sp.post("/sp/acs", data=fields)
 
-    response = sp.get("/sp/logout")
+    response = sp.get("/sp/logout?local=1")  # this application only, no single logout
 
     assert response.status_code == 303 and response.headers["Location"] == f"{SP_BASE}/"
     assert sp.get("/sp/attributes.json").status_code == 401
+
+
+# -- the demo IdP's session and single logout ------------------------------------------------------
+
+
+def logged_in(peers: Peers, username: str = "anna") -> tuple[Client, Client]:
+    """A browser logged in at the SP through the IdP (which now has a session)."""
+    sp, idp = peers.browser()
+    answer = log_in_at_idp(idp, start_login(sp), username, "demo")
+    _, fields = form_fields(answer.text, "autopost")
+    assert sp.post("/sp/acs", data=fields).status_code == 303
+    return sp, idp
+
+
+def test_idp_session_offers_to_continue_without_a_password(peers: Peers) -> None:
+    sp, idp = logged_in(peers)
+    given = idp.get("/idp/session.json").json
+    login = sp.get("/sp/attributes.json").json
+    assert given["user"] == "anna"
+    assert given["sps"][f"{SP_BASE}/sp"]["name_id"] == login["name_id"]
+    assert given["sps"][f"{SP_BASE}/sp"]["session_index"] == login["session_index"]
+
+    page = idp.post("/idp/sso/post", data=start_login(sp))
+    assert "Fortsätt som Anna Lindqvist" in page.text
+    action, fields = form_fields(page.text, "continue")
+    answer = idp.post(path_of(action), data=fields)  # no username, no password
+
+    _, fields = form_fields(answer.text, "autopost")
+    assert sp.post("/sp/acs", data=fields).status_code == 303
+    again = sp.get("/sp/attributes.json").json
+    assert again["name_id"] == login["name_id"] and again["session_index"] != login["session_index"]
+    # A browser without the session gets no such offer.
+    _, other = peers.browser()
+    assert 'id="continue"' not in other.post("/idp/sso/post", data=start_login(sp)).text
+
+
+def test_single_logout_from_the_sp_ends_the_idp_session(peers: Peers) -> None:
+    sp, idp = logged_in(peers)
+    login = sp.get("/sp/attributes.json").json
+
+    to_idp = sp.get("/sp/logout")  # HTTP-Redirect, signed by the SP
+    assert to_idp.status_code == 303
+    assert to_idp.headers["Location"].startswith(f"{IDP_BASE}/idp/slo/redirect?SAMLRequest=")
+    to_sp = idp.get(path_of(to_idp.headers["Location"]))
+    assert to_sp.status_code == 303
+    assert to_sp.headers["Location"].startswith(f"{SP_BASE}/sp/slo/redirect?SAMLResponse=")
+    back = sp.get(path_of(to_sp.headers["Location"]))
+
+    assert back.status_code == 303 and sp.get("/sp/attributes.json").status_code == 401
+    assert sp.get("/sp/logout.json").json["status"] == [
+        "urn:oasis:names:tc:SAML:2.0:status:Success"
+    ]
+    received = idp.get("/idp/logout.json").json
+    assert received["received"] == "LogoutRequest" and received["matched_session"]
+    assert received["name_id"] == login["name_id"]
+    assert received["session_index"] == [login["session_index"]]
+    assert idp.get("/idp/session.json").status_code == 401  # the IdP's session is gone
+    assert 'id="continue"' not in idp.post("/idp/sso/post", data=start_login(sp)).text
+
+
+def test_logout_request_for_no_session_here_is_answered_unknown_principal(peers: Peers) -> None:
+    sp, _ = logged_in(peers)
+    to_idp = sp.get("/sp/logout")
+    _, elsewhere = peers.browser()  # a browser with no session at the IdP
+
+    to_sp = elsewhere.get(path_of(to_idp.headers["Location"]))
+    sp.get(path_of(to_sp.headers["Location"]))
+
+    assert sp.get("/sp/logout.json").json["status"] == [
+        "urn:oasis:names:tc:SAML:2.0:status:Requester",
+        "urn:oasis:names:tc:SAML:2.0:status:UnknownPrincipal",
+    ]
+    assert elsewhere.get("/idp/logout.json").json["matched_session"] is False
+
+
+def test_unsigned_logout_request_is_refused_and_ends_nothing(peers: Peers) -> None:
+    sp, idp = logged_in(peers)
+    location = sp.get("/sp/logout").headers["Location"]
+    unsigned = re.sub(r"&SigAlg=[^&]*|&Signature=[^&]*", "", path_of(location))
+
+    refused = idp.get(unsigned)
+
+    assert refused.status_code == 403 and "bad_logout" in refused.text
+    assert idp.get("/idp/session.json").status_code == 200
+
+
+def test_logout_at_the_idp_sends_the_sp_a_logout_request(peers: Peers) -> None:
+    sp, idp = logged_in(peers)
+    login = sp.get("/sp/attributes.json").json
+
+    to_sp = idp.get("/idp/logout")
+    assert to_sp.headers["Location"].startswith(f"{SP_BASE}/sp/slo/redirect?SAMLRequest=")
+    to_idp = sp.get(path_of(to_sp.headers["Location"]))
+    page = idp.get(path_of(to_idp.headers["Location"]))
+
+    assert sp.get("/sp/logout.json").json["name_id"] == login["name_id"]
+    assert sp.get("/sp/attributes.json").status_code == 401
+    assert idp.get("/idp/session.json").status_code == 401
+    assert page.status_code == 200 and "Utloggad från" in page.text
+    answer = idp.get("/idp/logout.json").json
+    assert answer == {"received": "LogoutResponse", "binding": BINDING_HTTP_REDIRECT,
+                      "issuer": f"{SP_BASE}/sp", "signature_verified": True,
+                      "status": ["urn:oasis:names:tc:SAML:2.0:status:Success"]}  # fmt: skip
 
 
 # DOMAIN.md §6: the published test personnummer (one samordningsnummer) the demo may use.

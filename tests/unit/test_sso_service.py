@@ -14,6 +14,7 @@ from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from bs4 import BeautifulSoup
 from cryptography import x509
 from helpers.redis import RedisServer
 from lxml import etree
@@ -249,12 +250,16 @@ def messages(request, tmp_path: Path):
 
 
 def _request(built, binding: str):
+    name_id = slo.QualifiedNameId(
+        "nameid-1",
+        "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
+        "https://login.example.se/idp",
+        SP,
+    )
     return built.logout_request(
         "_req1",
         slo.SloEndpoint(binding, SLO_URL),
-        SP,
-        "nameid-1",
-        "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
+        name_id,
         "_session1",
         "logout.0",
         dt.datetime.now(dt.UTC),
@@ -425,6 +430,117 @@ def test_result_page_sorts_the_applications_and_tells_the_initiator_it_was_parti
         assert [n for n in apps.values() if f"<li>{n}</li>" in block] == names
     assert adapter.partial is True  # the initiator's LogoutResponse says PartialLogout
     assert "Tillbaka till Alfa" in page
+
+
+def _walk(tmp_path, base: str):
+    from satosa_efos.logout.walk import LogoutWalk
+
+    registries = SimpleNamespace(
+        applications=SimpleNamespace(
+            for_requester=lambda r: SimpleNamespace(name="Alfa") if r == "https://a.example/sp"
+            else None
+        ),
+        organisations=SimpleNamespace(
+            by_id={"goteborg": SimpleNamespace(name="Göteborgs Stad", name_en="City of Gothenburg")}
+        ),
+    )  # fmt: skip
+    return LogoutWalk(SsoService("sqlite:sso.sqlite3", tmp_path), registries, base, 5)
+
+
+@pytest.mark.parametrize(
+    ("upstream", "answer", "shown", "partial"),
+    [
+        ({"slo": True}, {"state": "ok"}, "Göteborgs Stad: utloggad.", False),
+        ({"slo": True}, None, "Göteborgs Stad: svarade inte", True),
+        ({"slo": True}, {"state": "status", "detail": "Requester / UnknownPrincipal"},
+         "Göteborgs Stad: avböjde utloggningen (Requester / UnknownPrincipal).", True),
+        ({"slo": True}, {"state": "bad", "error_id": "0123456789ab"},
+         "Göteborgs Stad: svaret kunde inte godtas", True),
+        ({"slo": False}, None, "Göteborgs Stad: inloggningen där avslutades inte", True),
+    ],
+)  # fmt: skip
+def test_result_page_has_a_line_for_the_organisation_login(
+    tmp_path, upstream, answer, shown, partial
+):
+    from satosa_efos.logout.registry import proxy_parts
+
+    base = "https://walk-upstream.example"
+    adapter = proxy_parts(base).saml = _Adapter()
+    walk = _walk(tmp_path, base)
+    record = {
+        "lang": "sv",
+        "initiator": {"protocol": "saml", "application": "https://a.example/sp"},
+        "notices": [],
+        "unsupported": [],
+        "upstream": {"organisation": "goteborg", "method": "own_idp", **upstream},
+    }
+    page = walk._done_page(record, {}, answer).message
+    line = BeautifulSoup(page, "html.parser").find(id="upstream")
+    assert " ".join(line.get_text().split()).startswith(shown)
+    assert ("Du är utloggad – men inte från allt" in page) is partial
+    assert adapter.partial is partial  # the initiator's LogoutResponse says PartialLogout
+    assert ("0123456789ab" in line.get_text()) is (
+        answer == {"state": "bad", "error_id": "0123456789ab"}
+    )
+    english = BeautifulSoup(walk._done_page({**record, "lang": "en"}, {}, answer).message,
+                            "html.parser")  # fmt: skip
+    assert english.find(id="upstream").get_text().startswith("City of Gothenburg: ")
+    assert "Your organisation's login" in english.get_text()
+
+
+def test_an_efos_login_has_no_organisation_login_line_and_an_own_idp_one_without_slo_has(
+    tmp_path,
+):
+    walk = _walk(tmp_path, "https://walk-upstream-2.example")
+    proxy = {"protocol": "proxy"}
+    assert walk._upstream(session(method="efos_mobile", upstream=None), proxy) is None
+    assert walk._upstream(session(), proxy) == {  # no upstream_session: an older session
+        "organisation": "goteborg", "method": "own_idp", "entity_id": "https://idp.goteborg.se",
+        "slo": False,
+    }  # fmt: skip
+    # The IdP that started the logout is not asked again.
+    assert walk._upstream(session(), {"protocol": "upstream", "backend": "orgidp"}) is None
+
+
+def test_an_idp_logout_request_names_a_session_by_idp_nameid_and_session_index():
+    from satosa_efos.backends.upstream_slo import names_session
+    from satosa_efos.sessions.sso import UpstreamSession
+
+    s = session(upstream_session=UpstreamSession("orgidp", "n-1", session_index="_i1"))
+    idp = "https://idp.goteborg.se"
+    assert names_session(s, "orgidp", idp, "n-1", [])
+    assert names_session(s, "orgidp", idp, "n-1", ["_i0", "_i1"])
+    assert not names_session(s, "orgidp", idp, "n-1", ["_i0"])
+    assert not names_session(s, "orgidp", idp, "n-2", [])
+    assert not names_session(s, "orgidp", "https://idp.boras.se", "n-1", [])
+    assert not names_session(s, "efos_saml", idp, "n-1", [])
+    assert not names_session(session(), "orgidp", idp, "n-1", [])
+
+
+def test_sso_login_keeps_only_the_upstream_note_of_this_login():
+    from satosa.context import Context
+    from satosa.internal import AuthenticationInformation, InternalData
+    from satosa.state import State
+
+    from satosa_efos.micro_services.sso import SsoLogin
+    from satosa_efos.state_keys import SSO_LOGIN, UPSTREAM_SESSION
+
+    service = SsoLogin({}, name="sso_login", base_url="https://x")
+    service.next = lambda context, data: data
+    note = {"issuer": "https://idp.goteborg.se", "backend": "orgidp", "name_id": "n-1",
+            "session_index": "_i1"}  # fmt: skip
+    for issuer, kept in (("https://idp.goteborg.se", True), ("https://idp.boras.se", False)):
+        context = Context()
+        context.state = State()
+        context.state[UPSTREAM_SESSION] = dict(note)
+        data = InternalData(auth_info=AuthenticationInformation("loa3", None, issuer))
+        service.process(context, data)
+        login = context.state[SSO_LOGIN]
+        assert UPSTREAM_SESSION not in context.state  # taken, never left for another login
+        expected = {"backend": "orgidp", "name_id": "n-1", "session_index": "_i1"}
+        assert login["upstream_session"] == (expected if kept else None)
+        new = SsoService("sqlite:x", Path(".")).new_session(login, NOW)
+        assert (new.upstream_session is not None) is kept
 
 
 def test_sso_backend_answers_only_a_request_the_sso_service_vouched_for():

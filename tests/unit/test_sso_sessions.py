@@ -12,6 +12,7 @@ from satosa_efos.sessions.sso import (
     Participant,
     Reuse,
     SsoSession,
+    UpstreamSession,
     new_session_id,
     reuse_decision,
     session_key,
@@ -109,6 +110,42 @@ def test_saved_session_loads_with_its_participants(store):
     loaded = store.load(s.session_id)
     assert loaded == s
     assert store.load(new_session_id()) is None
+
+
+UPSTREAM = UpstreamSession(
+    backend="orgidp",
+    name_id="3f1c9a",
+    name_id_format="urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
+    name_qualifier="https://idp.goteborg.se",
+    sp_name_qualifier="https://login.vgregion.se/metadata/sp.xml",
+    session_index="_a7e2",
+)
+
+
+def test_saved_session_keeps_the_upstream_nameid_and_session_index(store):
+    s = live(upstream_session=UPSTREAM)
+    store.save(s)
+    loaded = store.load(s.session_id)
+    assert loaded.upstream_session == UPSTREAM
+    assert loaded == s
+    # ... and still after an application is added (the read-modify-write path).
+    after = store.add_participant(s.session_id, Participant("saml", "https://a/sp", name_id="n"))
+    assert after.upstream_session == UPSTREAM
+    assert store.load(s.session_id).upstream_session == UPSTREAM
+
+
+def test_a_session_recorded_before_the_upstream_fields_still_loads():
+    old = live().to_dict()
+    del old["upstream_session"]  # as an earlier version wrote it
+    loaded = SsoSession.from_dict("sid", old)
+    assert loaded.upstream_session is None and loaded.organisation == "goteborg"
+    # A field from a newer version is ignored rather than refused (rolling upgrades).
+    newer = dict(live(upstream_session=UPSTREAM).to_dict(), later_field=1)
+    newer["upstream_session"] = dict(newer["upstream_session"], later_too=2)
+    newer["participants"] = [{"protocol": "saml", "application": "https://a/sp", "extra": 3}]
+    loaded = SsoSession.from_dict("sid", newer)
+    assert loaded.upstream_session == UPSTREAM
+    assert loaded.participants == [Participant("saml", "https://a/sp")]
 
 
 def test_delete_ends_the_session(store):

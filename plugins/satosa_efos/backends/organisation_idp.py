@@ -25,6 +25,12 @@ known level ends the login here (:class:`~satosa_efos.failures.LoginFailed`). An
 from the IdP (NoPassive, the profile's cancel, NoAuthnContext, AuthnFailed) ends it the same
 way, and the application gets the corresponding status.
 
+Single logout (docs/sso.md): with ``single_logout_service`` endpoints in the SP configuration
+(HTTP-Redirect and HTTP-POST; they appear in the published SP metadata), the backend notes the
+IdP's NameID and SessionIndex of each login in the state (:data:`~satosa_efos.state_keys.
+UPSTREAM_SESSION`, for the SSO session), and the logout walk logs the user out at the IdP too;
+the endpoints and the messages are :mod:`satosa_efos.backends.upstream_slo`.
+
 Extra configuration (beside SATOSA's SAMLBackend settings)::
 
     loa_profile: sambi                  # sambi | swedish_eid: the URIs organisation IdPs speak
@@ -48,12 +54,13 @@ from satosa.context import Context
 from satosa.exception import SATOSAAuthenticationError
 
 from satosa_efos import attributemaps
+from satosa_efos.backends.upstream_slo import UpstreamLogout, configured_endpoints
 from satosa_efos.errors import ProxyError
 from satosa_efos.failures import LoginFailed, Reason
 from satosa_efos.federation.live import attach_federation, knows
 from satosa_efos.identity.loa import LoA, accepted_loas, loa_from_uri, upstream_uris
 from satosa_efos.saml.status import CANCEL
-from satosa_efos.state_keys import REQUESTED_LOA, ROUTING
+from satosa_efos.state_keys import REQUESTED_LOA, ROUTING, UPSTREAM_SESSION
 from satosa_efos.web.autopost import localised_post_form
 from satosa_efos.xmlsec.backend import CryptoSettings, install
 
@@ -185,6 +192,14 @@ class OrganisationSAMLBackend(SAMLBackend):
             return prepare(*args, **{**kwargs, **self._scoped.upstream})
 
         self.sp.prepare_for_negotiated_authenticate = prepare_with_upstream_hints
+        locations = configured_endpoints(self.sp.config)
+        self.single_logout = UpstreamLogout(self, locations) if locations else None
+
+    def register_endpoints(self):
+        endpoints = super().register_endpoints()
+        if self.single_logout is not None:
+            endpoints += self.single_logout.endpoints()
+        return endpoints
 
     def get_idp_entity_id(self, context):
         """The IdP routing chose; SATOSA's own choice (the only IdP in metadata) is not used,
@@ -231,7 +246,25 @@ class OrganisationSAMLBackend(SAMLBackend):
         internal.auth_info.auth_class_ref = str(
             self._answered_loa(state, issuer, internal.auth_info.auth_class_ref)
         )
+        state[UPSTREAM_SESSION] = self._upstream_session(response, issuer)
         return internal
+
+    def _upstream_session(self, response, issuer: str | None) -> dict | None:
+        """What logging out at the IdP will name (SAML core §3.7.1): the NameID as the IdP
+        issued it and the SessionIndex of its AuthnStatement; None without a NameID."""
+        name_id = getattr(response, "name_id", None)
+        if name_id is None or not (name_id.text or "").strip():
+            return None
+        statements = getattr(response.assertion, "authn_statement", None) or []
+        return {
+            "issuer": issuer,
+            "backend": self.name,
+            "name_id": name_id.text.strip(),
+            "name_id_format": name_id.format,
+            "name_qualifier": name_id.name_qualifier,
+            "sp_name_qualifier": name_id.sp_name_qualifier,
+            "session_index": statements[0].session_index if statements else None,
+        }
 
     def authn_response(self, context, binding):
         saved = context.state.get(self.name, {})

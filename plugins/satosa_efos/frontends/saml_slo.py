@@ -26,14 +26,11 @@ import re
 from functools import partial
 from pathlib import Path
 
-from satosa.response import Response, SeeOther
-
 from satosa_efos.errors import BadRequest, UnknownApplication
 from satosa_efos.logout import saml as slo
 from satosa_efos.logout.registry import proxy_parts
-from satosa_efos.saml.response import new_id
+from satosa_efos.logout.walk import deliver
 from satosa_efos.sessions.sso import Participant
-from satosa_efos.web.render import render
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +45,16 @@ class RefusedLogout(BadRequest):
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def received_message(context, binding: str, base_url: str) -> tuple[slo.Received, str]:
+    """(the decoded logout message, the URL of the endpoint it came to); a refusal page when it
+    cannot be read (SATOSA's context of a SingleLogoutService endpoint)."""
+    try:
+        received = slo.receive(binding, context.request, context.request_uri)
+    except slo.BadLogoutMessage as exc:
+        raise RefusedLogout(f"single logout message refused: {exc}") from None
+    return received, f"{base_url}/{context.path}"
 
 
 def configured_endpoints(idp_config: dict) -> list[tuple[str, str]]:
@@ -89,16 +96,7 @@ class SamlLogout:
     # -- receiving ----------------------------------------------------------------------------
 
     def handle(self, context, binding: str):
-        request = context.request if isinstance(context.request, dict) else {}
-        values = {k: v for k, v in request.items() if isinstance(v, str)}
-        # The redirect signature is over the query string exactly as sent (bindings §3.4.4.1).
-        uri = context.request_uri or ""
-        raw_query = uri.split("?", 1)[1].split("#", 1)[0] if "?" in uri else None
-        try:
-            received = slo.decode(binding, values, raw_query)
-        except slo.BadLogoutMessage as exc:
-            raise RefusedLogout(f"single logout message refused: {exc}") from None
-        endpoint_url = f"{self.base_url}/{context.path}"
+        received, endpoint_url = received_message(context, binding, self.base_url)
         if received.kind == slo.LOGOUT_REQUEST:
             return self._request(context, received, endpoint_url)
         return self._response(received, endpoint_url)
@@ -132,7 +130,7 @@ class SamlLogout:
             outgoing = self.continuation(initiator, partial=False)
             if outgoing is None:
                 raise RefusedLogout(f"{entity_id} has no SingleLogoutService for the answer")
-            return _deliver(outgoing)
+            return deliver(outgoing)
         return walk.start(context, initiator)
 
     def _response(self, received: slo.Received, endpoint_url: str):
@@ -173,37 +171,27 @@ class SamlLogout:
 
     def logout_request(self, notice: dict, request_id: str, relay_state: str) -> slo.Outgoing:
         endpoint = slo.SloEndpoint(notice["binding"], notice["location"])
-        return self.messages.logout_request(
-            request_id,
-            endpoint,
-            notice["application"],
+        # The NameID as the application received it: the proxy's NameQualifier, its own
+        # SPNameQualifier (saml/subject.py).
+        name_id = slo.QualifiedNameId(
             notice["name_id"],
             notice.get("name_id_format"),
-            notice.get("session_index"),
-            relay_state,
-            _now(),
+            self.messages.issuer,
+            notice["application"],
+        )
+        return self.messages.logout_request(
+            request_id, endpoint, name_id, notice.get("session_index"), relay_state, _now()
         )
 
     def continuation(self, initiator: dict, partial: bool) -> slo.Outgoing | None:
         """The initiating application's signed LogoutResponse (SAML core §3.7.2)."""
-        endpoint = slo.preferred(self.slo_endpoints.get(initiator["application"], ()))
-        if endpoint is None:
-            return None
-        return self.messages.logout_response(
-            new_id(),
-            endpoint,
+        return self.messages.answer(
+            self.slo_endpoints.get(initiator["application"], ()),
             initiator["request_id"],
             initiator.get("relay_state"),
             _now(),
             partial=partial,
         )
-
-
-def _deliver(outgoing: slo.Outgoing):
-    if not outgoing.fields:
-        return SeeOther(outgoing.url)
-    html = render("autopost.html", action=outgoing.url, fields=outgoing.fields)
-    return Response(html, content="text/html; charset=utf-8")
 
 
 def saml_logout_endpoints(frontend) -> list:

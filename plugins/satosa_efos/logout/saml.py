@@ -1,11 +1,12 @@
 """SAML 2.0 single logout messages: LogoutRequest and LogoutResponse (SAML core §3.7).
 
 Built here with lxml, like the proxy's assertions (:mod:`satosa_efos.saml.response`), and signed
-with the SAML frontend's key: HTTP-Redirect messages by a signature over the query string
-(bindings §3.4.4.1, RSA-SHA256), HTTP-POST messages by an enveloped XML signature made by the
-frontend's pysaml2 crypto backend (the in-process one or xmlsec1). Received messages are
-decoded with the AuthnRequest's limits (size, inflation, no DTD) and must be signed: a logout
-that arrives through the browser is only believed when its sender's key from the application's
+with the key of the proxy's side that sends them (the SAML frontend's towards applications, the
+organisation IdP backend's towards the IdPs): HTTP-Redirect messages by a signature over the
+query string (bindings §3.4.4.1, RSA-SHA256), HTTP-POST messages by an enveloped XML signature
+made by the sender's pysaml2 crypto backend (the in-process one or xmlsec1). Received messages
+are decoded with the AuthnRequest's limits (size, inflation, no DTD) and must be signed: a logout
+that arrives through the browser is only believed when its sender's key from the sender's
 metadata verifies it (SAML profiles §4.4.3.1, §4.4.3.3-4: "MUST be signed" for the front-channel
 bindings), else nothing is logged out.
 
@@ -22,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote_plus, urlencode, urlsplit
 
 from cryptography import x509
@@ -30,7 +32,13 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 
 from satosa_efos.saml.request import message_bytes
-from satosa_efos.saml.response import ENTITY, ResponseBuilder, instant, signature_template
+from satosa_efos.saml.response import (
+    ENTITY,
+    ResponseBuilder,
+    instant,
+    new_id,
+    signature_template,
+)
 from satosa_efos.saml.signature import (
     BadSignature,
     redirect_signature,
@@ -110,6 +118,17 @@ def preferred(endpoints: Sequence[SloEndpoint]) -> SloEndpoint | None:
 
 
 @dataclass(frozen=True)
+class QualifiedNameId:
+    """A NameID as its issuer gave it (SAML core §2.2.3): a LogoutRequest names it again exactly
+    so (§3.7.1), with the same Format and qualifiers."""
+
+    value: str
+    format: str | None = None
+    name_qualifier: str | None = None
+    sp_name_qualifier: str | None = None
+
+
+@dataclass(frozen=True)
 class Outgoing:
     """A signed message ready for the browser: a URL to redirect to, or a form to post."""
 
@@ -126,10 +145,11 @@ def _el(parent, tag: str, text: str | None = None, ns: str = SAML, **attrs) -> e
 
 
 class LogoutMessages:
-    """Makes the proxy's signed LogoutRequests and LogoutResponses (as IdP towards applications),
-    with what signs its Responses: the SAML frontend's
-    :class:`~satosa_efos.saml.response.ResponseBuilder` (issuer, key, certificate, algorithms,
-    crypto backend). A query-string signature is RSA-SHA256 whatever the XML algorithm."""
+    """Makes the proxy's signed LogoutRequests and LogoutResponses, with the issuer, key,
+    certificate, algorithms and crypto backend of a
+    :class:`~satosa_efos.saml.response.ResponseBuilder`: the SAML frontend's (the proxy as IdP,
+    towards applications) or one with the organisation IdP backend's SP key and entityID
+    (towards the IdPs). A query-string signature is RSA-SHA256 whatever the XML algorithm."""
 
     def __init__(self, builder: ResponseBuilder) -> None:
         self.security = builder.security
@@ -163,16 +183,15 @@ class LogoutMessages:
         self,
         message_id: str,
         endpoint: SloEndpoint,
-        sp_entity_id: str,
-        name_id: str,
-        name_id_format: str | None,
+        name_id: QualifiedNameId,
         session_index: str | None,
         relay_state: str,
         now: dt.datetime,
         lifetime: dt.timedelta = dt.timedelta(minutes=5),
     ) -> Outgoing:
-        """SAML core §3.7.1: the NameID exactly as the application received it (with the
-        proxy's NameQualifier and the application's SPNameQualifier), and its SessionIndex."""
+        """SAML core §3.7.1: the NameID exactly as the recipient issued or received it (towards
+        an application: the proxy's NameQualifier and the application's SPNameQualifier), and
+        the SessionIndex of that login."""
         root = self._root(
             LOGOUT_REQUEST,
             message_id,
@@ -181,10 +200,16 @@ class LogoutMessages:
             NotOnOrAfter=instant(now + lifetime),
             Reason=REASON_USER,
         )
-        attrs = {"NameQualifier": self.issuer, "SPNameQualifier": sp_entity_id}
-        if name_id_format:
-            attrs["Format"] = name_id_format
-        _el(root, "NameID", name_id, **attrs)
+        attrs = {
+            name: value
+            for name, value in (
+                ("NameQualifier", name_id.name_qualifier),
+                ("SPNameQualifier", name_id.sp_name_qualifier),
+                ("Format", name_id.format),
+            )
+            if value
+        }
+        _el(root, "NameID", name_id.value, **attrs)
         if session_index:
             _el(root, "SessionIndex", session_index, ns=SAMLP)
         return self._encode(root, "SAMLRequest", endpoint.binding, endpoint.location, relay_state)
@@ -206,6 +231,23 @@ class LogoutMessages:
         if partial:
             _el(code, "StatusCode", ns=SAMLP, Value=PARTIAL_LOGOUT)
         return self._encode(root, "SAMLResponse", endpoint.binding, url, relay_state)
+
+    def answer(
+        self,
+        endpoints: Sequence[SloEndpoint],
+        request_id: str,
+        relay_state: str | None,
+        now: dt.datetime,
+        partial: bool = False,
+    ) -> Outgoing | None:
+        """The signed LogoutResponse to the party whose LogoutRequest started a logout, at its
+        preferred SingleLogoutService; None when its metadata has none."""
+        endpoint = preferred(endpoints)
+        if endpoint is None:
+            return None
+        return self.logout_response(
+            new_id(), endpoint, request_id, relay_state, now, partial=partial
+        )
 
     def _encode(self, root, field: str, binding: str, url: str, relay_state: str | None):
         if binding == HTTP_REDIRECT:
@@ -275,6 +317,12 @@ class Received:
         return self.text("Issuer")
 
     @property
+    def session_indexes(self) -> list[str]:
+        """The SessionIndex values of a LogoutRequest (SAML core §3.7.1: none, one or more)."""
+        found = self.root.findall(f"{{{SAMLP}}}SessionIndex")
+        return [(e.text or "").strip() for e in found if (e.text or "").strip()]
+
+    @property
     def status(self) -> tuple[str | None, str | None]:
         """(top-level, second-level) StatusCode of a LogoutResponse."""
         code = self.root.find(f"{{{SAMLP}}}Status/{{{SAMLP}}}StatusCode")
@@ -299,6 +347,17 @@ def decode(binding: str, values: dict[str, str], raw_query: str | None) -> Recei
         raise BadLogoutMessage(f"SAML version {root.get('Version')!r}")
     relay_state = values.get("RelayState") or None
     return Received(root, data, binding, field, relay_state, dict(values), raw_query)
+
+
+def receive(binding: str, request: Any, request_uri: str | None) -> Received:
+    """:func:`decode` of an HTTP request as SATOSA hands it over: its parameters, and its URI
+    for the query string exactly as sent (the redirect signature is over it, bindings
+    §3.4.4.1)."""
+    items = request.items() if isinstance(request, dict) else ()
+    values = {k: v for k, v in items if isinstance(v, str)}
+    uri = request_uri or ""
+    raw_query = uri.split("?", 1)[1].split("#", 1)[0] if "?" in uri else None
+    return decode(binding, values, raw_query)
 
 
 def verify(received: Received, certificates: Sequence[x509.Certificate], crypto) -> None:

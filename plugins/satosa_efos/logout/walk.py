@@ -12,14 +12,25 @@ RP-initiated logout (``frontends/oidc_logout.py``) or the user at ``<BASE>/logou
    verifies and notes; an OIDC application's ``frontchannel_logout_uri`` is loaded with ``iss``
    and ``sid``. One application that hangs or fails cannot stop the others, and the page goes on
    after ``logout_wait`` seconds (with JavaScript; without it, the user presses Continue).
-3. The result page lists what was logged out, what was only told (OIDC gives no answer), what did
-   not answer and what cannot be logged out from here, and sends the initiating application its
-   answer: a signed LogoutResponse (``PartialLogout`` unless every application confirmed), or the
-   OIDC application's registered ``post_logout_redirect_uri`` with its ``state``.
+3. When the user logged in at a SAML IdP whose metadata has a SingleLogoutService (an
+   organisation's own IdP), the browser goes there next, top-level, with a signed LogoutRequest
+   naming the IdP's NameID and SessionIndex of the login (:mod:`satosa_efos.backends.
+   upstream_slo`); the applications' results are recorded first, so an IdP that never sends
+   the browser back loses none of them (``<BASE>/logout/done?l=…`` shows them again). Its
+   LogoutResponse comes back to the proxy's SP and is noted.
+4. The result page lists what was logged out, what was only told (OIDC gives no answer), what did
+   not answer and what cannot be logged out from here, and the organisation's login (logged out,
+   did not answer, refused with its status, answer not accepted, or cannot be ended from here);
+   and it sends the initiating party its answer: a signed LogoutResponse (``PartialLogout``
+   unless everything confirmed), or the OIDC application's registered
+   ``post_logout_redirect_uri`` with its ``state``. An IdP that started the logout itself (the
+   user logged out there) is the initiating party: it is not asked again, and gets its
+   LogoutResponse.
 
 The walk's facts live in the session store as a short-lived record under a random logout id (in
-the frame and result URLs), and each application's answer as a record of its own, so any worker
-of any node continues any logout, and concurrent answers never overwrite each other.
+the frame and result URLs, and the RelayState towards the IdP), and each answer as a record of its
+own, so any worker of any node continues any logout, and concurrent answers never overwrite each
+other.
 """
 
 from __future__ import annotations
@@ -35,8 +46,10 @@ from urllib.parse import urlencode, urlsplit
 from satosa.response import Response, SeeOther
 
 from satosa_efos.audit import audit_logout
-from satosa_efos.errors import BadRequest
+from satosa_efos.config.models import LoginMethod
+from satosa_efos.errors import BadRequest, new_error_id
 from satosa_efos.logout.registry import proxy_parts
+from satosa_efos.saml.response import new_id
 from satosa_efos.sessions.service import SsoService
 from satosa_efos.sessions.sso import SsoSession, logout_token
 from satosa_efos.sessions.store import StoreUnavailable
@@ -79,6 +92,25 @@ def _page(html: str, status: str = "200 OK") -> Response:
         content="text/html; charset=utf-8",
         headers=[("Cache-Control", "no-store")],
     )
+
+
+def deliver(outgoing) -> Response:
+    """A signed message on its way through the browser (a :class:`~satosa_efos.logout.saml.
+    Outgoing`): a redirect (HTTP-Redirect) or a form that posts itself (HTTP-POST)."""
+    if not outgoing.fields:
+        return SeeOther(outgoing.url, headers=[("Cache-Control", "no-store")])
+    return _page(render("autopost.html", action=outgoing.url, fields=outgoing.fields))
+
+
+def _status_text(status: str | None, second: str | None) -> str:
+    """``Requester / UnknownPrincipal``: a SAML status as a person can read it on the page."""
+    return " / ".join(code.rsplit(":", 1)[-1] for code in (status, second) if code)
+
+
+def _no_record(lang: str) -> dict[str, Any]:
+    """The result page's facts when the logout's record is gone (expired, or never written)."""
+    return {"lang": lang, "initiator": {"protocol": "proxy"}, "notices": [], "unsupported": [],
+            "had_session": False}  # fmt: skip
 
 
 def _values(context) -> dict[str, str]:
@@ -181,27 +213,36 @@ class LogoutWalk:
             "initiator": initiator,
             "notices": notices,
             "unsupported": unsupported,
+            "upstream": self._upstream(session, initiator),
         }
         audit_logout(
             context,
             session=session,
-            # "proxy": the user started at the proxy's own logout page.
-            initiator={"saml": "saml", "oidc": "oidc"}.get(initiator.get("protocol"), "user"),
+            # "user": the user started at the proxy's own logout page; "upstream": at the IdP.
+            initiator={"saml": "saml", "oidc": "oidc", "upstream": "upstream"}.get(
+                initiator.get("protocol"), "user"
+            ),
             application=initiator.get("application"),
             notified=[n["application"] for n in notices],
             unsupported=unsupported,
             outcome="success" if reachable else "partial",
         )
         logout_id = secrets.token_urlsafe(32)
+        upstream = record["upstream"]
         response = None
-        if notices:
+        if notices or (upstream and upstream["slo"]):
             try:
                 self.service.store.put_record(self._key(logout_id), record, RECORD_TTL)
             except StoreUnavailable as exc:
                 logger.warning("single logout cannot tell the applications: %s", exc)
+                if upstream:  # its answer could not be matched: not asked at all
+                    upstream["slo"] = False
             else:
-                response = self._walk_page(logout_id, record)
-        if response is None and not notices and not unsupported:
+                if notices:
+                    response = self._walk_page(logout_id, record)
+                else:
+                    response = self._leave_for_upstream(logout_id, record, {})
+        if response is None and not notices and not unsupported and not upstream:
             # Nothing else to tell and nothing to list: straight back to the application.
             response = self._straight_back(initiator)
         if response is None:
@@ -210,12 +251,46 @@ class LogoutWalk:
         return response
 
     def _straight_back(self, initiator: dict[str, Any]) -> Response | None:
-        back = self._continuation(initiator, partial=False)
-        if back is None:
+        outgoing = self._outgoing_continuation(initiator, partial=False)
+        return deliver(outgoing) if outgoing is not None else None
+
+    def _upstream(self, session: SsoSession | None, initiator: dict[str, Any]) -> dict | None:
+        """The organisation's login (the upstream IdP's session) on this logout: how to end it,
+        or that it cannot be ended from here; None when the login had no upstream IdP session
+        the proxy could end (Mobilt Efos), or when that IdP started the logout itself."""
+        if session is None or initiator.get("protocol") == "upstream":
             return None
-        if not back["fields"]:
-            return SeeOther(back["url"], headers=[("Cache-Control", "no-store")])
-        return _page(render("autopost.html", action=back["url"], fields=back["fields"]))
+        facts = {"organisation": session.organisation, "method": session.method,
+                 "entity_id": session.upstream}  # fmt: skip
+        upstream = session.upstream_session
+        part = self.parts.upstream.get(upstream.backend) if upstream is not None else None
+        if part is None:
+            if session.method != LoginMethod.OWN_IDP:
+                return None
+            return {**facts, "slo": False}
+        notice = part.notice(session)
+        if notice is None:
+            return {**facts, "slo": False}
+        return {**facts, **notice, "slo": True, "request_id": new_id()}
+
+    def _leave_for_upstream(self, logout_id: str, record: dict, results: dict) -> Response:
+        """Record the applications' results, then send the browser to the organisation's IdP
+        with the signed LogoutRequest: whatever the IdP does, the results stay readable."""
+        upstream = record["upstream"]
+        saved = [results.get(i) for i in range(len(record["notices"]))]
+        part = self.parts.upstream.get(upstream.get("backend"))
+        try:
+            self.service.store.put_record(
+                f"{self._key(logout_id)}:results", {"results": saved}, RECORD_TTL
+            )
+        except StoreUnavailable as exc:
+            logger.warning("logout results not recorded, the IdP is not asked: %s", exc)
+            part = None
+        if part is None:
+            record = {**record, "upstream": {**upstream, "slo": False}}
+            return self._done_page(record, results)
+        logger.info("single logout continues at %s", upstream["entity_id"])
+        return deliver(part.logout_request(upstream, upstream["request_id"], logout_id))
 
     def _walk_page(self, logout_id: str, record: dict) -> Response:
         lang = record["lang"]
@@ -257,9 +332,7 @@ class LogoutWalk:
         outgoing = self.parts.saml.logout_request(
             notice, self.request_id(logout_id, int(index)), f"{logout_id}.{index}"
         )
-        if not outgoing.fields:
-            return SeeOther(outgoing.url, headers=[("Cache-Control", "no-store")])
-        return _page(render("autopost.html", action=outgoing.url, fields=outgoing.fields))
+        return deliver(outgoing)
 
     def notice(self, relay_state: str | None) -> tuple[str, int, dict] | None:
         """(logout id, index, notice) that a LogoutResponse's RelayState names, or None."""
@@ -299,25 +372,71 @@ class LogoutWalk:
         logout_id = values.get("l")
         record = self._record(logout_id)
         if record is None:
-            lang = page_lang(context)
-            record = {
-                "lang": lang,
-                "initiator": {"protocol": "proxy"},
-                "notices": [],
-                "unsupported": [],
-                "had_session": False,
-            }
-            return self._done_page(record, {})
+            return self._done_page(_no_record(page_lang(context)), {})
+        recorded = self._saved(logout_id, "results")
+        if recorded is not None:  # the browser went on to the IdP already: what was recorded
+            results = dict(enumerate(recorded.get("results") or []))
+            return self._done_page(record, results, self._saved(logout_id, "upstream"))
         results = {}
         for i, notice in enumerate(record["notices"]):
             if notice["protocol"] == "saml":
-                try:
-                    results[i] = self.service.store.get_record(f"{self._key(logout_id)}:{i}")
-                except StoreUnavailable:
-                    results[i] = None
+                results[i] = self._saved(logout_id, str(i))
+        if (record.get("upstream") or {}).get("slo"):
+            return self._leave_for_upstream(logout_id, record, results)
         return self._done_page(record, results)
 
-    def _done_page(self, record: dict, results: dict[int, dict | None]) -> Response:
+    def _saved(self, logout_id: str, name: str) -> dict | None:
+        """An answer recorded for this logout (an application's, the IdP's, the results)."""
+        try:
+            return self.service.store.get_record(f"{self._key(logout_id)}:{name}")
+        except StoreUnavailable:
+            return None
+
+    # -- 3a. the organisation's IdP ----------------------------------------------------------------
+
+    def upstream_pending(self, relay_state: str | None) -> tuple[str, dict] | None:
+        """(logout id, the IdP's entry) of the logout a LogoutResponse's RelayState names,
+        when the browser was sent to that IdP; else None."""
+        record = self._record(relay_state)
+        upstream = (record or {}).get("upstream")
+        if not upstream or not upstream.get("slo") or self._saved(relay_state, "results") is None:
+            return None
+        return relay_state, upstream
+
+    def upstream_answered(
+        self, logout_id: str, ok: bool, status: str | None, second: str | None
+    ) -> Response:
+        """The IdP's verified LogoutResponse: noted, and the result page."""
+        answer = {"state": "ok" if ok else "status", "detail": _status_text(status, second)}
+        try:
+            self.service.store.put_record(f"{self._key(logout_id)}:upstream", answer, RECORD_TTL)
+        except StoreUnavailable as exc:
+            logger.warning("the IdP's logout answer not noted (store unavailable): %s", exc)
+        return self._recorded_page(logout_id, answer)
+
+    def upstream_refused(self, context, logout_id: str, detail: str) -> Response:
+        """A LogoutResponse for this logout that is not believed (signature, InResponseTo,
+        issuer, Destination, age): not noted -- the IdP's own answer may still come -- and
+        the result page says so with an error id that is also in the log."""
+        error_id = new_error_id()
+        logger.warning(
+            "single logout at the IdP: %s", detail,
+            extra={"error_id": error_id, "error_code": "bad_logout_message", "status": 400,
+                   "path": getattr(context, "path", "")},
+        )  # fmt: skip
+        return self._recorded_page(logout_id, {"state": "bad", "error_id": error_id})
+
+    def _recorded_page(self, logout_id: str, answer: dict) -> Response:
+        record = self._record(logout_id) or _no_record("sv")  # expired meanwhile
+        recorded = self._saved(logout_id, "results") or {}
+        results = dict(enumerate(recorded.get("results") or []))
+        return self._done_page(record, results, answer)
+
+    def _done_page(
+        self, record: dict, results: dict[int, dict | None], answer: dict | None = None
+    ) -> Response:
+        """The result; ``answer``: the organisation IdP's (state ``ok``, ``status``, ``bad``),
+        None when it gave none (or was not asked)."""
         lang = record["lang"]
         initiator = record["initiator"]
         logged_out, notified, no_answer = [], [], []
@@ -331,7 +450,10 @@ class LogoutWalk:
             else:
                 no_answer.append(notice["name"])
         unsupported = [self.name(a) for a in record.get("unsupported") or []]
-        partial = bool(no_answer or unsupported)
+        upstream = self._upstream_line(record.get("upstream"), answer, lang)
+        # The organisation's login still open (or unknown) is as partial as an application
+        # that did not confirm: a new login could be answered there without a password.
+        partial = bool(no_answer or unsupported or (upstream and upstream["state"] != "ok"))
         back = self._continuation(initiator, partial)
         html = render(
             "sso_logout_done.html",
@@ -342,17 +464,55 @@ class LogoutWalk:
             notified=notified,
             no_answer=no_answer,
             unsupported=unsupported,
+            upstream=upstream,
             back=back,
-            back_name=self.name(initiator.get("application")) if back else None,
+            back_name=self._initiator_name(initiator, lang) if back else None,
         )
         return _page(html)
 
-    def _continuation(self, initiator: dict, partial: bool) -> dict | None:
-        """How the initiating application gets its answer: a form, a link, or nothing."""
-        adapter = getattr(self.parts, initiator.get("protocol") or "", None)
-        if adapter is None or initiator.get("protocol") not in ("saml", "oidc"):
+    def _upstream_line(self, upstream: dict | None, answer: dict | None, lang: str):
+        """What the result page says about the organisation's login, or None."""
+        if not upstream:
             return None
-        outgoing = adapter.continuation(initiator, partial)
+        if not upstream.get("slo"):
+            state = "unsupported"
+        else:
+            state = (answer or {}).get("state") or "no_answer"
+        return {
+            "name": self._login_name(upstream, lang),
+            "state": state,
+            "detail": (answer or {}).get("detail") if state == "status" else None,
+            "error_id": (answer or {}).get("error_id") if state == "bad" else None,
+        }
+
+    def _login_name(self, upstream: dict, lang: str) -> str:
+        """An organisation's own login by the organisation's name, another by its method."""
+        if upstream.get("method") == LoginMethod.OWN_IDP and upstream.get("organisation"):
+            return self.organisation_name(upstream["organisation"], lang)
+        method = upstream.get("method") or ""
+        return METHODS[lang].get(method) or upstream.get("entity_id") or method
+
+    def _initiator_name(self, initiator: dict, lang: str) -> str:
+        if initiator.get("protocol") == "upstream":
+            facts = {"method": LoginMethod.OWN_IDP, **initiator}
+            return self._login_name(facts, lang)
+        return self.name(initiator.get("application"))
+
+    def _outgoing_continuation(self, initiator: dict, partial: bool):
+        """The initiating party's answer (an :class:`~satosa_efos.logout.saml.Outgoing`), or
+        None: the proxy's own logout page, or no address to answer at."""
+        protocol = initiator.get("protocol")
+        if protocol == "upstream":
+            adapter = self.parts.upstream.get(initiator.get("backend") or "")
+        elif protocol in ("saml", "oidc"):
+            adapter = getattr(self.parts, protocol, None)
+        else:
+            return None
+        return adapter.continuation(initiator, partial) if adapter is not None else None
+
+    def _continuation(self, initiator: dict, partial: bool) -> dict | None:
+        """How the initiating party gets its answer: a form, a link, or nothing."""
+        outgoing = self._outgoing_continuation(initiator, partial)
         if outgoing is None:
             return None
         return {"url": outgoing.url, "fields": outgoing.fields}

@@ -11,7 +11,8 @@ Three SATOSA micro-services, because a login passes three points that SATOSA kee
   login. It also serves the proxy's own pages: ``/session`` and ``/logout``
   (:mod:`satosa_efos.logout.walk`).
 - :class:`SsoLogin` (response, **first** of the response services): notes the login as the
-  upstream gave it (subject, attributes, LoA, time, IdP, organisation, method) in SATOSA's state,
+  upstream gave it (subject, attributes, LoA, time, IdP, organisation, method, and the upstream
+  IdP's NameID and SessionIndex that its backend left in the state) in SATOSA's state,
   before the HSA look-up and release change the attributes for one application: the next
   application gets its own HSA look-up from the upstream's attributes, not the first one's.
 - :class:`SsoRecord` (response, **last**): sees the frontend's answer (it calls the frontend
@@ -55,6 +56,7 @@ from satosa_efos.state_keys import (
     SSO_PARTICIPANT,
     SSO_REUSE,
     SSO_SESSION,
+    UPSTREAM_SESSION,
 )
 
 logger = logging.getLogger(__name__)
@@ -209,6 +211,8 @@ class SsoLogin(ResponseMicroService):
     def process(self, context, data):
         routed = context.state.get(ROUTING) or {}
         auth = data.auth_info
+        # Only the note of this very login (its issuer): never one left from another login.
+        upstream = context.state.pop(UPSTREAM_SESSION, None) or {}
         context.state[SSO_LOGIN] = {
             "reused": routed.get("source") == SOURCE,
             "organisation": routed.get("organisation"),
@@ -219,6 +223,9 @@ class SsoLogin(ResponseMicroService):
             "authn_instant": authn_epoch(auth.timestamp, time.time()),
             "subject_id": data.subject_id,
             "attributes": copy.deepcopy(data.attributes),
+            "upstream_session": {k: v for k, v in upstream.items() if k != "issuer"}
+            if upstream.get("issuer") and upstream.get("issuer") == auth.issuer
+            else None,
         }
         return super().process(context, data)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .cookie import SsoCookie
-from .sso import SsoSession, new_session_id
+from .sso import SsoSession, UpstreamSession, new_session_id
 from .store import DEFAULT_TIMEOUT, SessionStore, StoreUnavailable, open_store
 
 __all__ = ["SsoService", "authn_epoch"]
@@ -111,7 +111,8 @@ class SsoService:
 
     def new_session(self, login: dict[str, Any], now: float) -> SsoSession:
         """A new session for a login just made (``login`` as the ``sso_login`` service noted
-        it: the upstream's attributes, subject, LoA, organisation, method, upstream IdP)."""
+        it: the upstream's attributes, subject, LoA, organisation, method, upstream IdP, and
+        the upstream IdP's NameID and SessionIndex for logging out there)."""
         return SsoSession(
             session_id=new_session_id(),
             organisation=login.get("organisation"),
@@ -128,6 +129,7 @@ class SsoService:
                 k: [str(v) for v in vs] for k, vs in (login.get("attributes") or {}).items()
             },
             authority=login.get("authority"),
+            upstream_session=UpstreamSession.from_dict(login.get("upstream_session")),
         )
 
     def cookie_lifetime(self, session: SsoSession, now: float) -> int:

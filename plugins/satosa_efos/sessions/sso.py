@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Collection, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
@@ -23,6 +23,7 @@ __all__ = [
     "Participant",
     "Reuse",
     "SsoSession",
+    "UpstreamSession",
     "logout_token",
     "new_session_id",
     "participant_sid",
@@ -75,6 +76,36 @@ class Participant:
     sid: str | None = None
 
 
+@dataclass(frozen=True)
+class UpstreamSession:
+    """The upstream SAML IdP's own session of this login, for logging out there too.
+
+    SAML core §3.7.1: a LogoutRequest names the NameID exactly as the IdP issued it (value,
+    Format, NameQualifier, SPNameQualifier) and the SessionIndex of its AuthnStatement.
+    ``backend`` is the SATOSA backend (the proxy's SP) that received the login.
+    """
+
+    backend: str
+    name_id: str
+    name_id_format: str | None = None
+    name_qualifier: str | None = None
+    sp_name_qualifier: str | None = None
+    session_index: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> UpstreamSession | None:
+        if not data or not data.get("name_id") or not data.get("backend"):
+            return None
+        return cls(**_known(cls, data))
+
+
+def _known(cls: type, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The entries of ``data`` that are fields of ``cls``: a record written by a newer version
+    (a field this one does not know) still loads during a rolling upgrade."""
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
+
+
 @dataclass
 class SsoSession:
     """One browser's login at the proxy.
@@ -100,6 +131,9 @@ class SsoSession:
     #: The authority a proxy names besides the upstream IdP (``AuthenticatingAuthority``), e.g.
     #: the Mobilt Efos service.
     authority: str | None = None
+    #: The upstream IdP's NameID and SessionIndex (SAML logins through the proxy's SP only);
+    #: None for other logins and for sessions recorded before it was kept.
+    upstream_session: UpstreamSession | None = None
 
     @property
     def key(self) -> str:
@@ -125,8 +159,13 @@ class SsoSession:
 
     @classmethod
     def from_dict(cls, session_id: str, data: Mapping[str, Any]) -> SsoSession:
-        values = dict(data)
-        values["participants"] = [Participant(**p) for p in values.get("participants", [])]
+        """A stored record; one written before a field existed gets the field's default."""
+        values = _known(cls, data)
+        values.pop("session_id", None)
+        values["participants"] = [
+            Participant(**_known(Participant, p)) for p in values.get("participants", [])
+        ]
+        values["upstream_session"] = UpstreamSession.from_dict(values.get("upstream_session"))
         return cls(session_id=session_id, **values)
 
 

@@ -13,14 +13,8 @@ from its cookie (POST-redirect-GET): reloading that page does not post the respo
 from __future__ import annotations
 
 import base64
-import binascii
-import hashlib
-import hmac
-import json
 import logging
 import os
-import time
-import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,8 +27,8 @@ from saml2.config import SPConfig
 from saml2.response import StatusError, UnsolicitedResponse
 from saml2.s_utils import UnsupportedBinding
 from saml2.saml import NAME_FORMAT_URI, NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT, NameID
-from saml2.samlp import STATUS_SUCCESS, logout_response_from_string, response_from_string
-from saml2.sigver import get_xmlsec_binary, verify_redirect_signature
+from saml2.samlp import STATUS_SUCCESS, response_from_string
+from saml2.sigver import get_xmlsec_binary
 from werkzeug.exceptions import MethodNotAllowed
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
@@ -44,14 +38,20 @@ from satosa_efos.simulators.demo_idp import (
     CLOCK_SKEW_SECONDS,
     METADATA_CONTENT_TYPE,
     SHA256_EVERYWHERE,
+    SHA256_EVERYWHERE_ARGS,
+    LogoutEndpoints,
     PageError,
+    SignedCookie,
     autopost_page,
     derive_secret,
     dispatch,
     login_json,
     metadata_xml,
     render_page,
+    send_message,
     split_paths,
+    status_codes,
+    unsigned_reason,
     write_entity_metadata,
 )
 
@@ -64,11 +64,6 @@ LOGOUT_COOKIE = "demo_sp_logout"
 REQUEST_MAX_AGE = 600  # seconds a user may spend at the proxy and the IdP
 RELAY_STATE = "/"
 XMLENC = "http://www.w3.org/2001/04/xmlenc#"
-#: pysaml2's message methods take the algorithms as ``sign_alg`` / ``digest_alg``.
-SHA256_EVERYWHERE_ARGS = {
-    "sign_alg": SHA256_EVERYWHERE["signing_algorithm"],
-    "digest_alg": SHA256_EVERYWHERE["digest_algorithm"],
-}
 
 
 def sp_config(
@@ -140,39 +135,6 @@ def write_metadata(
     return write_entity_metadata(SPConfig, config, path)
 
 
-class SignedCookie:
-    """JSON in a cookie, compressed and HMAC-signed: readable by every worker, forgeable by none."""
-
-    def __init__(self, secret: bytes) -> None:
-        self.secret = secret
-
-    def dumps(self, payload: dict[str, Any]) -> str:
-        body = zlib.compress(json.dumps(dict(payload, iat=int(time.time()))).encode())
-        mac = hmac.new(self.secret, body, hashlib.sha256).digest()
-        return f"{_b64(body)}.{_b64(mac)}"
-
-    def loads(self, value: str | None, max_age: int | None = None) -> dict[str, Any] | None:
-        try:
-            body_text, mac_text = (value or "").split(".")
-            body, mac = _unb64(body_text), _unb64(mac_text)
-        except (ValueError, binascii.Error):
-            return None
-        if not hmac.compare_digest(mac, hmac.new(self.secret, body, hashlib.sha256).digest()):
-            return None
-        payload = json.loads(zlib.decompress(body))
-        if max_age is not None and time.time() - payload.get("iat", 0) > max_age:
-            return None
-        return payload
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 class DemoSP:
     """The WSGI application; one instance per gunicorn worker, holding no login state."""
 
@@ -210,8 +172,8 @@ class DemoSP:
             "/sp/acs": self.acs,
             "/sp/loggedin": self.loggedin,
             "/sp/logout": self.logout,
-            "/sp/slo/redirect": self.slo.redirect,
-            "/sp/slo/post": self.slo.post,
+            "/sp/slo/redirect": self.slo.slo_redirect,
+            "/sp/slo/post": self.slo.slo_post,
             "/sp/attributes.json": self.attributes_json,
             "/sp/logout.json": self.logout_json,
             "/sp/metadata": self.metadata,
@@ -382,15 +344,12 @@ class DemoSP:
         )
 
 
-class SingleLogout:
+class SingleLogout(LogoutEndpoints):
     """The demo application's single logout (SAML profiles §4.4), front-channel.
 
-    pysaml2 builds and signs the messages. It verifies an HTTP-Redirect signature only when its
-    *IdP* setting ``want_authn_requests_signed`` is on, and accepts an unsigned POST message, so
-    the application checks both itself: the redirect signature with pysaml2's own
-    ``verify_redirect_signature`` and the proxy's metadata keys, and that a posted message
-    carries a signature at all (pysaml2 then verifies it). What it received last is kept in a
-    signed cookie, for the start page and for tests (``/sp/logout.json``).
+    pysaml2 builds and signs the messages; that they are signed by the proxy's metadata keys is
+    checked as the demo IdP checks its SP's (``demo_idp.unsigned_reason``). What it received
+    last is kept in a signed cookie, for the start page and for tests (``/sp/logout.json``).
     """
 
     def __init__(self, sp: DemoSP, key_file: str | Path) -> None:
@@ -412,14 +371,8 @@ class SingleLogout:
 
     def _send(self, binding: str, field: str, message: Any, destination: str,
               relay_state: str, lang: str) -> Response:  # fmt: skip
-        if binding == BINDING_HTTP_REDIRECT:
-            info = self.sp.client.apply_binding(
-                BINDING_HTTP_REDIRECT, str(message), destination, relay_state,
-                response=field == "SAMLResponse", sign=True,
-                sigalg=SHA256_EVERYWHERE["signing_algorithm"],
-            )  # fmt: skip
-            return redirect(dict(info["headers"])["Location"], code=303)
-        return autopost_page(destination, field, str(message), relay_state, lang)
+        return send_message(self.sp.client, binding, field, message, destination, relay_state,
+                            lang)  # fmt: skip
 
     # -- the user logs out here ---------------------------------------------------------------
 
@@ -445,39 +398,10 @@ class SingleLogout:
 
     # -- messages from the proxy ----------------------------------------------------------------
 
-    def redirect(self, request: Request, lang: str) -> Response:
-        return self._receive(request, dict(request.args), BINDING_HTTP_REDIRECT, lang)
-
-    def post(self, request: Request, lang: str) -> Response:
-        if request.method != "POST":
-            raise MethodNotAllowed(["POST"])
-        return self._receive(request, dict(request.form), BINDING_HTTP_POST, lang)
-
-    def _refused(self, why: str, lang: str) -> PageError:
-        logger.info("single logout message refused: %s", why)
-        return PageError(403, "bad_logout", "Utloggningsmeddelandet kunde inte verifieras.",
-                         "The logout message could not be verified.", detail=why,
-                         lang=lang)  # fmt: skip
-
     def _check_signed(self, values: dict[str, str], field: str, binding: str, lang: str) -> None:
-        if binding == BINDING_HTTP_REDIRECT:
-            message = {k: values[k] for k in (field, "RelayState", "SigAlg", "Signature")
-                       if k in values}  # fmt: skip
-            if "Signature" not in message or "SigAlg" not in message:
-                raise self._refused("unsigned HTTP-Redirect message", lang)
-            backend = self.sp.client.sec.sec_backend
-            if not any(verify_redirect_signature(message, backend, cert) for cert in self.certs):
-                raise self._refused("the redirect signature does not verify", lang)
-        elif b"Signature" not in base64.b64decode(values[field]):
-            raise self._refused("unsigned HTTP-POST message", lang)
-
-    def _receive(self, request: Request, values: dict[str, str], binding: str, lang: str):
-        if "SAMLRequest" in values:
-            return self._logout_request(request, values, binding, lang)
-        if "SAMLResponse" in values:
-            return self._logout_response(request, values, binding, lang)
-        raise PageError(400, "no_saml_message", "Inget SAML-meddelande kom.",
-                        "No SAML message came.", lang=lang)  # fmt: skip
+        why = unsigned_reason(self.sp.client, self.certs, values, field, binding)
+        if why:
+            raise self._refused(why, lang)
 
     def _logout_request(self, request: Request, values: dict[str, str], binding: str, lang: str):
         """The proxy logs the user out of this application (the user logged out elsewhere)."""
@@ -518,23 +442,10 @@ class SingleLogout:
         pending = self.sp.cookie.loads(request.cookies.get(self.sp.request_cookie),
                                        REQUEST_MAX_AGE) or {}  # fmt: skip
         lang = pending.get("lang", lang)
-        self._check_signed(values, "SAMLResponse", binding, lang)
-        data = base64.b64decode(values["SAMLResponse"])
-        if binding == BINDING_HTTP_REDIRECT:
-            data = zlib.decompress(data, -15)
-        elif not self.sp.client.sec.correctly_signed_logout_response(data, must=True):
-            raise self._refused("the LogoutResponse signature does not verify", lang)
-        answer = logout_response_from_string(data)
-        if answer is None or answer.issuer.text != self.sp.idp_entity_id:
-            raise self._refused("not a LogoutResponse from the proxy", lang)
-        if not pending.get("logout") or answer.in_response_to != pending["logout"]:
-            raise self._refused("the LogoutResponse answers no logout started here", lang)
-        if answer.destination != self.own[binding]:
-            raise self._refused(f"Destination {answer.destination}", lang)
-        codes, code = [], answer.status.status_code
-        while code is not None:
-            codes.append(code.value)
-            code = code.status_code
+        expected = {"issuer": self.sp.idp_entity_id, "request_id": pending.get("logout"),
+                    "destination": self.own[binding]}  # fmt: skip
+        _, codes = self._verified_answer(self.sp.client, self.certs, values, binding, expected,
+                                         lang)  # fmt: skip
         response = redirect(self.sp._home(lang), code=303)
         response.delete_cookie(self.sp.login_cookie, path="/sp")
         response.delete_cookie(self.sp.request_cookie, path="/sp")
@@ -592,10 +503,7 @@ def status_text(encoded: str) -> str:
         return ""
     if status is None or status.status_code.value == STATUS_SUCCESS:
         return ""
-    codes, code = [], status.status_code
-    while code is not None:
-        codes.append(code.value)
-        code = code.status_code
+    codes = status_codes(status)
     message = status.status_message.text if status.status_message is not None else ""
     return " / ".join(codes) + (f" – {message}" if message else "")
 

@@ -36,6 +36,15 @@ TEXTS: dict[str, dict[str, str]] = {
         "done_notified": "Fick besked om utloggningen (kan inte bekräfta den)",
         "done_no_answer": "Svarade inte",
         "done_unsupported": "Kan inte loggas ut härifrån",
+        "done_upstream": "Organisationens inloggning",
+        "upstream_ok": "utloggad",
+        "upstream_status": "avböjde utloggningen",
+        "upstream_bad": "svaret kunde inte godtas (det var inte korrekt signerat eller hörde inte "
+        "till den här utloggningen), så du kan fortfarande vara inloggad där",
+        "upstream_no_answer": "svarade inte, så du kan fortfarande vara inloggad där",
+        "upstream_unsupported": "inloggningen där avslutades inte – den tar inte emot "
+        "utloggningar härifrån",
+        "error_id": "Om du kontaktar supporten, ange felkoden",
         "done_advice": "Stäng webbläsaren för att vara säker på att du är utloggad från tjänsterna "
         "ovan som inte bekräftade utloggningen.",
         "back_to": "Tillbaka till",
@@ -76,6 +85,15 @@ TEXTS: dict[str, dict[str, str]] = {
         "done_notified": "Told about the logout (cannot confirm it)",
         "done_no_answer": "Did not answer",
         "done_unsupported": "Cannot be logged out from here",
+        "done_upstream": "Your organisation's login",
+        "upstream_ok": "logged out",
+        "upstream_status": "refused the logout",
+        "upstream_bad": "its answer could not be accepted (it was not correctly signed or was "
+        "not for this logout), so you may still be logged in there",
+        "upstream_no_answer": "did not answer, so you may still be logged in there",
+        "upstream_unsupported": "the login there was not ended – it does not take logouts "
+        "from here",
+        "error_id": "If you contact support, quote the error id",
         "done_advice": "Close the browser to be sure that you are logged out of the services "
         "above that did not confirm the logout.",
         "back_to": "Back to",
