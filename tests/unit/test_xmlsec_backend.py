@@ -24,7 +24,10 @@ from saml2.sigver import (
     pre_encryption_part,
 )
 from saml2.xmldsig import DIGEST_SHA1, SIG_RSA_SHA1
+from satosa.state import State
 
+from satosa_efos.backends.organisation_idp import require_assertion
+from satosa_efos.failures import LoginFailed, Reason
 from satosa_efos.keys import ensure_keypair
 from satosa_efos.xmlsec import policy
 from satosa_efos.xmlsec.backend import (
@@ -357,6 +360,11 @@ def test_refuses_3des_encrypted_assertion(sp, files, crypto, stock_idp, stock_sp
     result = consume(sp, xml, request_id)
     assert result.assertion is None and not result.ava
     assert refuses(crypto.decrypt, xml, str(files.sp_key)) == "data_algorithm"
+    # ... which the organisation IdP backend turns into a failed login (AuthnFailed to the
+    # application), not an internal error.
+    with pytest.raises(LoginFailed) as failed:
+        require_assertion(result, State())
+    assert failed.value.reason is Reason.FAILED
 
 
 def test_refuses_rsa_1_5_key_transport(files, crypto, stock_crypto):

@@ -135,6 +135,21 @@ def upstream_reason(error: BaseException) -> Reason | None:
     return Reason.FAILED
 
 
+def require_assertion(response, state) -> None:
+    """pysaml2 7.5 does not raise when it refuses to decrypt an assertion (3DES, RSA PKCS#1 v1.5
+    key transport, the wrong key: :mod:`satosa_efos.xmlsec.policy`); it hands over the Response
+    without any assertion. That ends the login here, as a failed login the application is told of
+    (``AuthnFailed``), not as an internal error."""
+    if getattr(response, "assertion", None) is None:
+        raise LoginFailed(
+            state,
+            Reason.FAILED,
+            "the IdP's Response carries no assertion this proxy can use (an encrypted assertion "
+            "with a refused algorithm or for another key is dropped by pysaml2; see the log "
+            "line before this one)",
+        )
+
+
 class OrganisationSAMLBackend(SAMLBackend):
     _STATE_REQUEST_ID = "request_id"
     _STATE_TARGET = "target"
@@ -242,6 +257,7 @@ class OrganisationSAMLBackend(SAMLBackend):
         target = state.get(self.name, {}).get(self._STATE_TARGET)
         if issuer != target:
             raise WrongIdp(f"response issued by {issuer!r}, but the request went to {target!r}")
+        require_assertion(response, state)
         internal = super()._translate_response(response, state)
         internal.auth_info.auth_class_ref = str(
             self._answered_loa(state, issuer, internal.auth_info.auth_class_ref)
