@@ -281,6 +281,9 @@ def test_remembered_organisation_skips_the_picker(stack, chromium):
         assert remembered.get(REMEMBER_COOKIE) == "goteborg"
 
         page.get_by_role("link", name="Logga ut", exact=True).click()
+        # Single logout: the proxy also ends Göteborg's IdP login, then lists what it ended.
+        expect(page.locator("#upstream")).to_have_text("Göteborgs Stad: utloggad.")
+        page.get_by_role("link", name="Tillbaka till Demoapplikation").click()
         expect(page).to_have_url(f"{stack.urls.app}/")
         expect(page.get_by_role("heading", name="Demoapplikation", level=1)).to_be_visible()
 
