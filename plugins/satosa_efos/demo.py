@@ -21,7 +21,7 @@ import yaml
 
 from satosa_efos.keys import ensure_keypair, ensure_proxy_keys, ensure_secret
 from satosa_efos.metadata import write_proxy_metadata
-from satosa_efos.processes import Server, free_port, gunicorn_argv
+from satosa_efos.processes import Server, free_ports, gunicorn_argv
 from satosa_efos.simulators import demo_idp, demo_rp, demo_sp
 from satosa_efos.simulators.efos_pki import prepare_pki
 
@@ -85,15 +85,8 @@ class DemoUrls:
     @classmethod
     def free(cls, host: str = "127.0.0.1") -> DemoUrls:
         """Every part of the demo on a free loopback port (for tests)."""
-        return cls.on_ports(
-            host,
-            free_port(),
-            free_port(),
-            [free_port() for _ in DEMO_IDPS],
-            [free_port() for _ in range(3)],
-            free_port(),
-            free_port(),
-        )
+        proxy, app, rp, app2, *rest = free_ports(4 + 3 + len(DEMO_IDPS), host)
+        return cls.on_ports(host, proxy, app, rest[3:], rest[:3], rp, app2)
 
 
 def proxy_env(urls: DemoUrls, demo_dir: Path) -> dict[str, str]:

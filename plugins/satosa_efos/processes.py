@@ -6,6 +6,7 @@ flow tests and the browser tests run the proxy exactly the way ``satosa-efos ser
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -19,9 +20,17 @@ GUNICORN_CONF = "python:satosa_efos.gunicorn_conf"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+    return free_ports(1, host)[0]
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """``count`` different free ports: all are held open until every one is chosen (one at a
+    time, the kernel may hand out a port it just gave, and two servers would share it)."""
+    with contextlib.ExitStack() as held:
+        socks = [held.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind((host, 0))
+        return [sock.getsockname()[1] for sock in socks]
 
 
 def gunicorn_argv(app: str, bind: str, workers: int) -> list[str]:

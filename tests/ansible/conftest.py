@@ -34,7 +34,7 @@ from ansible_helpers import (
 
 from satosa_efos import demo
 from satosa_efos.keys import generate_self_signed
-from satosa_efos.processes import free_port
+from satosa_efos.processes import free_ports
 
 REPO = Path(__file__).resolve().parents[2]
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -81,7 +81,7 @@ def deployment(base: Path, wheelhouse: Path) -> Deployment:
     tmp = base / "deployment"
     tmp.mkdir()
     prefix = tmp / "root"
-    proxy_port, https_port = free_port(), free_port()
+    proxy_port, https_port, http_port = free_ports(3)
     urls = dataclasses.replace(demo.DemoUrls.free(), proxy=f"https://localhost:{https_port}")
     demo_dir = tmp / "demo"
     demo.prepare(urls, demo_dir, demo.DEMO_CONF)
@@ -123,7 +123,7 @@ def deployment(base: Path, wheelhouse: Path) -> Deployment:
         "satosa_efos_nginx_server_name": "localhost",
         "satosa_efos_nginx_upstream": f"127.0.0.1:{proxy_port}",
         "satosa_efos_nginx_https_port": https_port,
-        "satosa_efos_nginx_http_port": free_port(),
+        "satosa_efos_nginx_http_port": http_port,
         # Only the "load balancer" may read /readyz and /metrics through nginx; the tests'
         # requests come from 127.0.0.1 and must be refused.
         "satosa_efos_nginx_internal_allow": ["127.0.0.2"],

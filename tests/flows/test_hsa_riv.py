@@ -40,7 +40,7 @@ from satosa_efos.hsa.riv import (
     XmlRefused,
     parse_xml,
 )
-from satosa_efos.processes import Server, free_port
+from satosa_efos.processes import Server, free_ports
 from satosa_efos.simulators.hsa_service import DEFAULT_LOGICAL_ADDRESS, SERVICE_PATH
 from satosa_efos.simulators.serving import (
     MutualTlsRequestHandler,
@@ -89,7 +89,7 @@ class Simulator:
 def start_simulator(pki: TlsPki, directory: Path, *extra: str) -> Simulator:
     """``satosa-efos simulate hsa`` on free loopback ports; ready once its control port listens
     (it is opened after the SOAP port)."""
-    port, control_port = free_port(), free_port()
+    port, control_port = free_ports(2)
     log = directory / f"hsa-simulator-{port}.log"
     argv = [
         sys.executable, "-m", "satosa_efos.cli", "simulate", "hsa",

@@ -33,7 +33,7 @@ import ldap3
 
 from helpers.tlspki import make_tls_pki
 from satosa_efos.hsa import DEMO_LDIF
-from satosa_efos.processes import free_port
+from satosa_efos.processes import free_ports
 
 __all__ = [
     "HSA_SCHEMA",
@@ -150,8 +150,8 @@ class Slapd:
         #: The bind user's password (given, so several servers can share one, or random).
         self.password = password or secrets.token_urlsafe(18)
         self.admin_password = secrets.token_urlsafe(18)
-        self.port = free_port()
-        self.ldaps_port = free_port() if tls else None
+        self.port, ldaps_port = free_ports(2)
+        self.ldaps_port = ldaps_port if tls else None
         self.conf = self.work_dir / "slapd.conf"
         self.log = self.work_dir / "slapd.log"
         #: The CA that signed the ldaps:// certificate, and one that did not (for refusals).

@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
-from satosa_efos.processes import free_port
+from satosa_efos.processes import free_ports
 from satosa_efos.simulators import efos_service
 from satosa_efos.simulators.efos_pki import EFOS_POLICY, WRONG_POLICY, Pki, prepare_pki
 
@@ -98,7 +98,7 @@ class Sim:
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
     directory = tmp_path_factory.mktemp("efos-simulator")
-    api_port, phone_port, ocsp_port = free_port(), free_port(), free_port()
+    api_port, phone_port, ocsp_port = free_ports(3)
     log = directory / "simulator.log"
     argv = [
         sys.executable, "-m", "satosa_efos.simulators.efos_service",
