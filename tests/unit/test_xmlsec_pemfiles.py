@@ -10,6 +10,7 @@ import saml2.sigver
 from helpers import saml_peers
 
 from satosa_efos.xmlsec import pemfiles
+from satosa_efos.xmlsec.backend import ENVIRONMENT
 
 
 @pytest.fixture(scope="module")
@@ -54,17 +55,25 @@ def test_everything_else_is_a_fresh_temporary_file(args):
     made.close()
 
 
-def test_pysaml2_verifies_without_writing_a_file_per_message(tmp_path, monkeypatch):
+@pytest.mark.parametrize("backend", ["inprocess", "xmlsec1"])
+def test_pysaml2_verifies_without_writing_a_file_per_message(tmp_path, monkeypatch, backend):
+    """No certificate file per message with either backend; in-process, no file at all (the
+    xmlsec1 program needs each document in a file)."""
+    monkeypatch.delenv(ENVIRONMENT, raising=False)  # this test chooses the backend
     files = saml_peers.make_files(tmp_path)
-    sp = saml_peers.make_sp(files, [files.idp_metadata], "inprocess")
-    idp = saml_peers.make_idp(files, [files.sp_metadata], "inprocess")
+    sp = saml_peers.make_sp(files, [files.idp_metadata], backend)
+    idp = saml_peers.make_idp(files, [files.sp_metadata], backend)
     assert saml2.sigver.make_temp is pemfiles.make_temp
     written = []
     original = pemfiles._original
     monkeypatch.setattr(pemfiles, "_original",
-                        lambda *a, **k: written.append(a) or original(*a, **k))  # fmt: skip
+                        lambda *a, **k: written.append(k) or original(*a, **k))  # fmt: skip
     for _ in range(3):
         request_id, request = saml_peers.request(sp, f"{files.idp_entity_id}/sso/post")
         response = saml_peers.answer(idp, request, encrypt=True)
         assert saml_peers.consume(sp, response, request_id).ava["mail"]
-    assert written == []
+    assert [k for k in written if k.get("suffix") == ".pem"] == []
+    if backend == "inprocess":
+        assert written == []
+    else:
+        assert written  # the documents for the program: the count is the control
