@@ -38,6 +38,7 @@ import re
 import secrets
 import time
 import zlib
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -216,7 +217,17 @@ def derive_secret(key_file: str | Path, purpose: str) -> bytes:
     return hmac.new(Path(key_file).read_bytes(), purpose.encode(), hashlib.sha256).digest()
 
 
-class SignedCookie:
+class CookieSetter:
+    """Mixed into the demo peers' cookie codecs (which have ``dumps``)."""
+
+    def set(self, response: Response, name: str, payload: dict[str, Any], *, max_age: int | None,
+            path: str, secure: bool, samesite: str | None) -> None:  # fmt: skip
+        """Put ``payload`` in the HttpOnly cookie ``name`` of ``response``."""
+        response.set_cookie(name, self.dumps(payload), max_age=max_age, path=path, secure=secure,
+                            httponly=True, samesite=samesite)  # fmt: skip
+
+
+class SignedCookie(CookieSetter):
     """JSON in a cookie, compressed and HMAC-signed: readable by every worker, forgeable by none."""
 
     def __init__(self, secret: bytes) -> None:
@@ -297,7 +308,7 @@ def status_codes(status: Any) -> list[str]:
     return codes
 
 
-class LogoutEndpoints:
+class LogoutEndpoints(ABC):
     """A demo peer's two SingleLogoutService endpoints (HTTP-Redirect, HTTP-POST), each taking
     both kinds of message; the peer defines ``_logout_request`` and ``_logout_response``."""
 
@@ -317,11 +328,13 @@ class LogoutEndpoints:
         raise PageError(400, "no_saml_message", "Inget SAML-meddelande kom.",
                         "No SAML message came.", lang=lang)  # fmt: skip
 
+    @abstractmethod
     def _logout_request(self, request: Request, values: dict[str, str], binding: str, lang: str):
-        raise NotImplementedError
+        """Answer a LogoutRequest that came to this peer."""
 
+    @abstractmethod
     def _logout_response(self, request: Request, values: dict[str, str], binding: str, lang: str):
-        raise NotImplementedError
+        """Take the LogoutResponse to a LogoutRequest this peer sent."""
 
     def _refused(self, why: str, lang: str) -> PageError:
         logger.info("single logout message refused: %s", why)
@@ -537,9 +550,8 @@ class DemoIdP(LogoutEndpoints):
                     max_age: int | None) -> None:  # fmt: skip
         # A LogoutRequest posted from the SP's site carries only a SameSite=None cookie, which
         # needs Secure: over plain http (the demo on loopback, one site) the default is Lax.
-        response.set_cookie(name, self.cookie.dumps(payload), max_age=max_age, path="/idp",
-                            secure=self.secure, httponly=True,
-                            samesite="None" if self.secure else "Lax")  # fmt: skip
+        self.cookie.set(response, name, payload, max_age=max_age, path="/idp", secure=self.secure,
+                        samesite="None" if self.secure else "Lax")  # fmt: skip
 
     # --- single logout -----------------------------------------------------------------------
 

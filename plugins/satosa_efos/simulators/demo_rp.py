@@ -41,6 +41,7 @@ from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
 from satosa_efos.simulators.demo_idp import (
+    CookieSetter,
     PageError,
     derive_secret,
     dispatch,
@@ -67,7 +68,7 @@ ACR_CHOICES = (
 )
 
 
-class SealedCookie:
+class SealedCookie(CookieSetter):
     """JSON in a cookie, encrypted and authenticated (AES-GCM): nobody reads or forges it."""
 
     def __init__(self, secret: bytes) -> None:
@@ -344,15 +345,8 @@ class DemoRP:
         path: str = "/rp",
     ) -> None:
         # The callback is a top-level GET from the OP: a Lax cookie comes along.
-        response.set_cookie(
-            name,
-            self.cookie.dumps(payload),
-            max_age=max_age,
-            path=path,
-            secure=self.secure,
-            httponly=True,
-            samesite="Lax",
-        )
+        self.cookie.set(response, name, payload, max_age=max_age, path=path, secure=self.secure,
+                        samesite="Lax")  # fmt: skip
 
 
 def oidc_client(

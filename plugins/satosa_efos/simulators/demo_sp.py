@@ -333,15 +333,8 @@ class DemoSP:
         samesite: str | None,
         path: str = "/sp",
     ) -> None:
-        response.set_cookie(
-            name,
-            self.cookie.dumps(payload),
-            max_age=max_age,
-            path=path,
-            secure=self.secure,
-            httponly=True,
-            samesite=samesite,
-        )
+        self.cookie.set(response, name, payload, max_age=max_age, path=path, secure=self.secure,
+                        samesite=samesite)  # fmt: skip
 
 
 class SingleLogout(LogoutEndpoints):
